@@ -1,0 +1,128 @@
+"""Registry of cost models by name, and ``KIND=VALUE`` budget strings.
+
+Names map to factories ``(argument: str | None) -> CostModel``; a name with a colon (``latency:bismo``,
+``latency:table=PATH``) passes what follows the prefix as the argument when the exact name is not registered.
+
+Budget strings: ``KIND=VALUE`` where VALUE is absolute in the model's unit (``size=20000``) or ``uN``, the cost of
+the same model at uniform N-bit weights and activations (``size=u3``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .base import CostError, CostModel, LayerBits, LayerGeometry
+
+__all__ = [
+    "register",
+    "get_cost_model",
+    "available",
+    "Budget",
+    "parse_budget",
+    "uniform_bits",
+    "split_budget_spec",
+]
+
+_FACTORIES: dict[str, Callable[[str | None], CostModel]] = {}
+
+
+def register(name: str, factory: Callable[[str | None], CostModel]) -> None:
+    """Register ``factory`` under ``name`` (a prefix ending in ':' takes an argument, e.g. ``'latency:table='``)."""
+    _FACTORIES[name] = factory
+
+
+def available() -> list[str]:
+    """Registered names, sorted."""
+    _load_builtins()
+    return sorted(_FACTORIES)
+
+
+def get_cost_model(name: str) -> CostModel:
+    """The cost model registered as ``name``; raises :class:`CostError` naming the known ones otherwise."""
+    _load_builtins()
+    name = name.strip()
+    if name in _FACTORIES:
+        return _FACTORIES[name](None)
+    for key, factory in _FACTORIES.items():
+        if key.endswith(("=", ":")) and name.startswith(key) and len(name) > len(key):
+            return factory(name[len(key) :])
+    raise CostError(f"unknown cost kind {name!r}; choose one of: {', '.join(available())}")
+
+
+def uniform_bits(
+    geometry: Sequence[LayerGeometry], w_bits: float, a_bits: float, bias_bits: float = 0.0
+) -> dict[str, LayerBits]:
+    """Uniform ``w_bits``/``a_bits`` for every layer (float64 tensors)."""
+    return {g.name: LayerBits.uniform(w_bits, a_bits, bias_bits) for g in geometry}
+
+
+def split_budget_spec(spec: str) -> tuple[str, str]:
+    """Split ``KIND=VALUE`` at the last '=' (kinds such as ``latency:table=PATH`` contain one)."""
+    if "=" not in spec:
+        raise CostError(f"budget {spec!r} is not KIND=VALUE; write e.g. size=u3 or bops=2e5")
+    kind, value = spec.rsplit("=", 1)
+    if not kind or not value:
+        raise CostError(f"budget {spec!r} is not KIND=VALUE; write e.g. size=u3 or bops=2e5")
+    return kind.strip(), value.strip()
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A resolved budget: a cost model and a target value in its unit."""
+
+    cost: CostModel
+    value: float
+    spec: str
+
+    @property
+    def kind(self) -> str:
+        return self.cost.name
+
+
+def parse_budget(
+    spec: str,
+    geometry: Sequence[LayerGeometry],
+    bits_at: Callable[[float, float], dict[str, LayerBits]] | None = None,
+) -> Budget:
+    """Resolve ``KIND=VALUE`` against a model's geometry.
+
+    Args:
+        spec: e.g. ``"size=20000"``, ``"size=u3"``, ``"bops=2e5"``.
+        geometry: the model's traced layers.
+        bits_at: ``(w_bits, a_bits) -> bits map`` used for ``uN`` values (lets the caller fix bias bits and
+            signedness); defaults to :func:`uniform_bits` without biases.
+    """
+    kind, value = split_budget_spec(spec)
+    cost = get_cost_model(kind)
+    if value.lower().startswith("u"):
+        try:
+            n = float(value[1:])
+        except ValueError:
+            raise CostError(f"budget value {value!r} is not a number or uN (e.g. u3)") from None
+        if not n > 0:
+            raise CostError(f"budget value {value!r}: N in uN must be positive")
+        bits = bits_at(n, n) if bits_at is not None else uniform_bits(geometry, n, n)
+        with torch.no_grad():
+            target = float(cost(geometry, bits))
+    else:
+        try:
+            target = float(value)
+        except ValueError:
+            raise CostError(f"budget value {value!r} is not a number or uN (e.g. u3)") from None
+    if not (target > 0 and target < float("inf")):
+        raise CostError(f"budget {spec!r} resolves to {target}; give a positive, finite value")
+    return Budget(cost=cost, value=target, spec=spec)
+
+
+_LOADED = False
+
+
+def _load_builtins() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    from . import builtins  # noqa: F401  (registers the shipped models)

@@ -1,0 +1,104 @@
+"""The exact quantized model: plain torch modules whose every value lies on a fixed-point grid.
+
+After training, each CSQ layer becomes an :class:`ExactQuantLayer` (input quantizer + plain Linear/Conv with
+weights ``int * 2^e``) and each BatchNorm an :class:`ExactAffine`. This is what the user gets, what
+``exact_model.pt`` stores and what the HLS backend exports; see ``docs/precisions_v1.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .fixed_point import quantize_fixed
+from .models import build_model
+from .module_utils import get_submodule, set_submodule
+
+__all__ = [
+    "FixedPointQuant",
+    "ExactQuantLayer",
+    "ExactAffine",
+    "build_exact_model",
+    "EXACT_FORMAT",
+    "EXACT_VERSION",
+]
+
+EXACT_FORMAT = "csq-hw/exact"
+EXACT_VERSION = 1
+
+
+class FixedPointQuant(nn.Module):
+    """Static fixed-point quantizer (k, i, f), round half up, saturating. Shape-preserving."""
+
+    def __init__(self, k: int, i: int, f: int) -> None:
+        super().__init__()
+        self.k, self.i, self.f = int(k), int(i), int(f)
+
+    @property
+    def bits(self) -> int:
+        return self.k + self.i + self.f
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return quantize_fixed(x, self.k, self.i, self.f)
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, i={self.i}, f={self.f}"
+
+
+class ExactQuantLayer(nn.Module):
+    """``layer(quant(x))``: a CSQ layer in exact form. ``layer`` is a plain nn.Linear/Conv1d/Conv2d."""
+
+    def __init__(self, quant: FixedPointQuant, layer: nn.Module) -> None:
+        super().__init__()
+        self.quant = quant
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(self.quant(x))
+
+
+class ExactAffine(nn.Module):
+    """Frozen BatchNorm: ``y = x * scale[c] + shift[c]`` over channel dim 1, both on fixed-point grids."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.ones(channels))
+        self.register_buffer("shift", torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return x * self.scale.view(shape).to(x.dtype) + self.shift.view(shape).to(x.dtype)
+
+
+def _plain_layer(op: str, like: nn.Module) -> nn.Module:
+    """A plain torch layer with the hyper-parameters of ``like`` (a float or CSQ layer)."""
+    has_bias = getattr(like, "bias", None) is not None
+    if op == "linear":
+        return nn.Linear(like.in_features, like.out_features, bias=has_bias)
+    cls = {"conv1d": nn.Conv1d, "conv2d": nn.Conv2d}[op]
+    return cls(
+        like.in_channels,
+        like.out_channels,
+        like.kernel_size,
+        stride=like.stride,
+        padding=like.padding,
+        dilation=like.dilation,
+        groups=like.groups,
+        bias=has_bias,
+    )
+
+
+def build_exact_model(precisions: dict[str, Any]) -> nn.Module:
+    """The exact-model skeleton described by a ``precisions.json`` dict (load ``exact_model.pt`` into it)."""
+    spec = precisions["model"]
+    model = build_model(spec["name"], **spec.get("kwargs", {}))
+    for entry in precisions["layers"]:
+        like = get_submodule(model, entry["name"])
+        q = entry["input"]
+        layer = _plain_layer(entry["op"], like)
+        set_submodule(model, entry["name"], ExactQuantLayer(FixedPointQuant(q["k"], q["i"], q["f"]), layer))
+    for entry in precisions.get("batchnorm", []):
+        set_submodule(model, entry["name"], ExactAffine(entry["channels"]))
+    return model.eval()

@@ -1,0 +1,102 @@
+"""Model zoo: the float architectures that ``csq_hw.convert`` turns into CSQ models.
+
+Names (for ``--model``): ``jet-mlp``, ``digits-mlp``, ``digits-cnn``, ``mnist1d-cnn``, ``resnet20``.
+Every model ends on logits (no softmax) and uses ``nn.Flatten`` (not ``x.view(x.size(0), -1)``) so that hls4ml's
+torch.fx frontend can trace it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from .errors import UserError
+from .resnet import resnet20
+
+__all__ = ["ModelInfo", "MODELS", "build_model", "model_info"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered architecture: its builder, one sample's input shape and class count."""
+
+    name: str
+    build: Callable[..., nn.Module]
+    input_shape: tuple[int, ...]
+    n_classes: int
+    description: str
+    # module names kept in full precision by default (not CSQ layers)
+    full_precision: tuple[str, ...] = ()
+
+
+def mlp(sizes: tuple[int, ...]) -> nn.Sequential:
+    """Linear/ReLU stack ``sizes[0] -> ... -> sizes[-1]``, ending on logits. Input shape (N, sizes[0])."""
+    layers: list[nn.Module] = []
+    for j, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if j < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def digits_cnn(channels: tuple[int, int] = (8, 16), n_classes: int = 10, batchnorm: bool = False) -> nn.Sequential:
+    """CNN for 8x8 digits: Conv3x3(c1)-ReLU-MaxPool2-Conv3x3(c2)-ReLU-MaxPool2-Flatten-Linear. Input (N, 1, 8, 8)."""
+    c1, c2 = channels
+
+    def block(cin: int, cout: int) -> list[nn.Module]:
+        mods: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1)]
+        if batchnorm:
+            mods.append(nn.BatchNorm2d(cout))
+        return [*mods, nn.ReLU(), nn.MaxPool2d(2)]
+
+    return nn.Sequential(*block(1, c1), *block(c1, c2), nn.Flatten(), nn.Linear(c2 * 2 * 2, n_classes))
+
+
+def mnist1d_cnn(channels: int = 32, n_classes: int = 10, length: int = 40) -> nn.Sequential:
+    """1-D CNN for MNIST-1D: 3 x (Conv1d(k=3, stride 2, pad 1) + ReLU), Flatten, Linear. Input (N, 1, 40)."""
+    layers: list[nn.Module] = []
+    cin, n = 1, length
+    for _ in range(3):
+        layers += [nn.Conv1d(cin, channels, 3, stride=2, padding=1), nn.ReLU()]
+        cin, n = channels, (n + 1) // 2
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * n, n_classes))
+
+
+MODELS: dict[str, ModelInfo] = {
+    m.name: m
+    for m in [
+        ModelInfo("jet-mlp", lambda **kw: mlp((16, 64, 32, 32, 5)), (16,), 5, "hls4ml jet tagger MLP 16-64-32-32-5"),
+        ModelInfo("digits-mlp", lambda **kw: mlp((64, 64, 32, 10)), (64,), 10, "MLP 64-64-32-10 for 8x8 digits"),
+        ModelInfo(
+            "digits-cnn",
+            lambda batchnorm=False, **kw: digits_cnn(batchnorm=batchnorm),
+            (1, 8, 8),
+            10,
+            "CNN Conv8-Conv16-Linear for 8x8 digits",
+        ),
+        ModelInfo("mnist1d-cnn", lambda **kw: mnist1d_cnn(), (1, 40), 10, "1-D CNN (3 x Conv1d 32) for MNIST-1D"),
+        ModelInfo(
+            "resnet20",
+            lambda **kw: resnet20(**kw),
+            (3, 32, 32),
+            10,
+            "CIFAR ResNet-20 (option-B 1x1 shortcuts, kept full precision)",
+            full_precision=("shortcut",),
+        ),
+    ]
+}
+
+
+def model_info(name: str) -> ModelInfo:
+    """Registry entry for ``name``; a clear :class:`UserError` for unknown names."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UserError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
+
+
+def build_model(name: str, **kwargs: object) -> nn.Module:
+    """A freshly initialised float model of architecture ``name``."""
+    return model_info(name).build(**kwargs)
