@@ -1,0 +1,67 @@
+"""Data sets for csq-hw: one :class:`Dataset` container and a registry of loaders.
+
+``load_dataset(spec)`` accepts (see :data:`DATASETS`):
+
+- ``digits``: sklearn's embedded 8x8 digits, x (N, 1, 8, 8), 1347/450 (the offline default);
+- ``mnist1d``: procedural MNIST-1D, x (N, 1, 40), 4000/1000, cached as ``.npz``;
+- ``jets``: hls4ml LHC jets (OpenML 42468 or a local file), x (N, 16), 5 classes g, q, w, z, t;
+- ``cifar10``: CIFAR-10 from a local copy of the python batches, x (N, 3, 32, 32);
+- ``npz:PATH``: a user ``.npz`` with x_train, y_train, x_test, y_test.
+
+Environment: ``CSQ_HW_CACHE`` (cache dir, default ``~/.cache/csq-hw``), ``CSQ_HW_JETS_FILE``, ``CSQ_HW_CIFAR10_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import UserError
+from .cache import default_cache_dir, resolve_cache_dir
+from .cifar10 import load_cifar10_dataset
+from .dataset import Dataset
+from .digits import load_digits_dataset
+from .jets import JETS_CLASSES, load_jets_dataset
+from .mnist1d import load_mnist1d_dataset
+from .npz import NPZ_SCHEMA, load_npz_dataset
+
+__all__ = ["DATASETS", "JETS_CLASSES", "NPZ_SCHEMA", "Dataset", "default_cache_dir", "load_dataset"]
+
+_Loader = Callable[[Path, Path | None], Dataset]
+
+_LOADERS: dict[str, _Loader] = {
+    "digits": lambda cache_dir, data_dir: load_digits_dataset(),
+    "mnist1d": lambda cache_dir, data_dir: load_mnist1d_dataset(cache_dir),
+    "jets": load_jets_dataset,
+    "cifar10": lambda cache_dir, data_dir: load_cifar10_dataset(data_dir),
+}
+
+#: Data set specs for CLI help; ``npz:PATH`` stands for any user ``.npz`` file.
+DATASETS: list[str] = [*_LOADERS, "npz:PATH"]
+
+
+def load_dataset(
+    spec: str,
+    cache_dir: str | os.PathLike[str] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> Dataset:
+    """Load the data set named by ``spec`` (one of :data:`DATASETS`; ``npz:PATH`` for a user file).
+
+    ``cache_dir`` defaults to env ``CSQ_HW_CACHE`` or ``~/.cache/csq-hw``; ``data_dir`` is where local copies live
+    (jets file, CIFAR-10 batches). Returns a validated :class:`Dataset` with x float32 (N, *sample_shape) and y int64
+    (N,). Raises a one-line :class:`~csq_hw.errors.UserError` for unknown specs and unavailable or malformed data.
+    """
+    spec = spec.strip()
+    if spec[:4].lower() == "npz:":
+        path = spec[4:].strip()
+        if not path:
+            raise UserError(f"data set spec 'npz:' has no path; write npz:/path/to/data.npz ({NPZ_SCHEMA})")
+        return load_npz_dataset(path)
+    key = spec.lower()
+    loader = _LOADERS.get(key)
+    if loader is None:
+        hint = f"; for a file write npz:{spec}" if key.endswith(".npz") else ""
+        raise UserError(f"unknown data set '{spec}'; known: {', '.join(DATASETS)}{hint}")
+    data = Path(data_dir).expanduser() if data_dir is not None else None
+    return loader(resolve_cache_dir(cache_dir), data)
