@@ -1,0 +1,60 @@
+"""csq-hw: CSQ mixed-precision training under hardware budgets (Xiao et al., DAC 2023).
+
+Quick use::
+
+    import csq_hw
+    model = csq_hw.convert(my_float_model, csq_hw.QuantConfig(max_bits=8, act_bits="search"))
+    cfg = csq_hw.TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3")
+    summary = csq_hw.train_run(cfg, "runs/digits")      # writes precisions.json, exact_model.pt, summary.json
+
+This package never imports hls4ml (the HLS backend lives in the ``hls`` package).
+"""
+
+from .act_quant import ActQuant
+from .bitplane_weight import BitPlaneWeight
+from .budget import BudgetRegularizer, fill_to_budget, repair_to_budget, resolve_budget
+from .config import TrainConfig, load_config
+from .convert import QuantConfig, convert
+from .errors import UserError
+from .exact import ExactAffine, ExactQuantLayer, FixedPointQuant, build_exact_model
+from .finalize import precisions_dict, to_exact
+from .layer_bits import average_bits, hard_bits, soft_bits
+from .layers import CSQConv1d, CSQConv2d, CSQLayer, CSQLinear, csq_layers, set_phase, set_temperature
+from .models import MODELS, build_model, model_info
+from .run import train_run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActQuant",
+    "BitPlaneWeight",
+    "BudgetRegularizer",
+    "CSQConv1d",
+    "CSQConv2d",
+    "CSQLayer",
+    "CSQLinear",
+    "ExactAffine",
+    "ExactQuantLayer",
+    "FixedPointQuant",
+    "MODELS",
+    "QuantConfig",
+    "TrainConfig",
+    "UserError",
+    "average_bits",
+    "build_exact_model",
+    "build_model",
+    "convert",
+    "csq_layers",
+    "fill_to_budget",
+    "hard_bits",
+    "load_config",
+    "model_info",
+    "precisions_dict",
+    "repair_to_budget",
+    "resolve_budget",
+    "set_phase",
+    "set_temperature",
+    "soft_bits",
+    "to_exact",
+    "train_run",
+]

@@ -1,0 +1,130 @@
+"""The CSQ weight: bit planes relaxed by a temperature, gated by a per-layer mask over bit positions.
+
+    W = step * sum_{b=0}^{N-1} M_b * (sigmoid(T p_b) - sigmoid(T n_b)) * 2^b
+
+(Xiao et al., DAC 2023, with the bit axis LSB-first.) ``p``, ``n``: trainable planes of shape (N, *weight_shape);
+``m``: one mask logit per bit position, shape (N,); significances ``2^b`` are a buffer, never trained (the
+reference code trains them, a pitfall). ``step`` is ``2^round(log2_step)`` in ``pow2`` mode (every weight an exact
+fixed-point value; the rounding passes gradients straight through), or ``2^log2_step`` in ``float`` mode
+(paper-faithful, not exportable).
+
+Phases (set by the trainer through :func:`csq_hw.layers.set_phase`):
+
+* ``search``: M = sigmoid(T m), digits relaxed; gradients reach p, n, m and the step.
+* ``relaxed``: M = 1[m >= 0] (precision frozen), digits relaxed: the paper's "soft model at T_final".
+* ``hard``: M = 1[m >= 0]; digits hard-thresholded in the forward pass, gradients through the relaxed digits
+  (straight-through), so the hard-phase model *is* the exact model while weights keep fine-tuning.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .bitplanes import hard_digits, hard_mask, int_to_planes, mask_span, planes_to_int, relaxed_digits, soft_mask
+from .fixed_point import ste_round
+
+__all__ = ["BitPlaneWeight", "PHASES"]
+
+PHASES = ("search", "relaxed", "hard")
+
+
+class BitPlaneWeight(nn.Module):
+    """Bit-plane parametrisation of one weight tensor. ``forward()`` returns the weight, shape ``weight_shape``.
+
+    Args:
+        weight: float initial weight; its values are written into the planes (sign-magnitude, N bits).
+        n_bits: N, the number of bit positions.
+        weight_step: ``"pow2"`` (exportable) or ``"float"``.
+        mask_init: initial mask logit for every position (0.0 selects all: the hard mask is ``m >= 0``).
+        plane_init: magnitude of the initial plane logits (+a for a set bit, -a for an unset one).
+        trainable_mask: False fixes the precision at N bits (first/last-layer policy ``fixed``).
+    """
+
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        n_bits: int = 8,
+        weight_step: str = "pow2",
+        mask_init: float = 0.0,
+        plane_init: float = 1.0,
+        trainable_mask: bool = True,
+    ) -> None:
+        super().__init__()
+        if weight_step not in ("pow2", "float"):
+            raise ValueError(f"weight_step must be 'pow2' or 'float', got {weight_step!r}")
+        self.n_bits = int(n_bits)
+        self.weight_step = weight_step
+        self.weight_shape = tuple(weight.shape)
+        w = weight.detach().to(torch.float32)
+        max_abs = float(w.abs().max()) if w.numel() else 1.0
+        log2_step = math.log2(max(max_abs, 1e-8) / (2**self.n_bits - 1))
+        if weight_step == "pow2":
+            log2_step = float(math.ceil(log2_step))
+        q = torch.round(w / 2.0**log2_step).clamp(-(2**self.n_bits - 1), 2**self.n_bits - 1)
+        pos, neg = int_to_planes(q, self.n_bits)  # (N, *shape) in {0, 1}
+        self.pos = nn.Parameter((2 * pos - 1) * plane_init)
+        self.neg = nn.Parameter((2 * neg - 1) * plane_init)
+        self.mask_logits = nn.Parameter(torch.full((self.n_bits,), float(mask_init)), requires_grad=trainable_mask)
+        self.log2_step = nn.Parameter(torch.tensor(log2_step))
+        self.register_buffer("significance", 2.0 ** torch.arange(self.n_bits, dtype=torch.float32))
+        self.temperature = 1.0
+        self.phase = "search"
+
+    # --- pieces ---------------------------------------------------------------------------------------------
+    def step(self) -> torch.Tensor:
+        """Weight step (0-dim): ``2^round(log2_step)`` (pow2, straight-through) or ``2^log2_step`` (float)."""
+        e = ste_round(self.log2_step) if self.weight_step == "pow2" else self.log2_step
+        return torch.exp2(e)
+
+    def step_exponent(self) -> int | None:
+        """The integer exponent e of ``step = 2^e`` (None in float mode)."""
+        return int(torch.floor(self.log2_step.detach() + 0.5)) if self.weight_step == "pow2" else None
+
+    def mask(self) -> torch.Tensor:
+        """Bit-position mask, shape (N,): soft in ``search``, hard {0, 1} otherwise (at least one position)."""
+        if self.phase == "search" and self.mask_logits.requires_grad:
+            return soft_mask(self.mask_logits, self.temperature)
+        if not self.mask_logits.requires_grad:
+            return torch.ones_like(self.mask_logits)
+        return hard_mask(self.mask_logits.detach())
+
+    def digits(self) -> torch.Tensor:
+        """Signed digits, shape (N, *weight_shape): relaxed, or hard with straight-through gradients."""
+        soft = relaxed_digits(self.pos, self.neg, self.temperature)
+        if self.phase != "hard":
+            return soft
+        return soft + (hard_digits(self.pos, self.neg) - soft).detach()
+
+    def forward(self) -> torch.Tensor:
+        coef = self.mask() * self.significance  # (N,)
+        w_int = torch.tensordot(coef, self.digits(), dims=1)  # (*weight_shape)
+        return self.step() * w_int
+
+    # --- bits for the cost models ---------------------------------------------------------------------------
+    def soft_bits(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(position count, span) of the current mask: differentiable in ``search``, exact otherwise."""
+        m = self.mask()
+        return m.sum(), mask_span(m)
+
+    def hard_bits(self) -> tuple[int, int]:
+        """(position count, span) of the hard mask."""
+        pos = self.positions()
+        return len(pos), (pos[-1] - pos[0] + 1) if pos else 0
+
+    def positions(self) -> list[int]:
+        """Selected bit positions (hard mask), ascending, LSB = 0."""
+        m = torch.ones(self.n_bits) if not self.mask_logits.requires_grad else hard_mask(self.mask_logits.detach())
+        return [b for b in range(self.n_bits) if m[b] > 0]
+
+    def integer_weight(self) -> torch.Tensor:
+        """Exact integer weight in units of ``2^step_exponent`` (int64, shape ``weight_shape``)."""
+        m = torch.zeros(self.n_bits)
+        m[self.positions()] = 1.0
+        with torch.no_grad():
+            return planes_to_int((self.pos > 0).float(), (self.neg > 0).float(), m)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.weight_shape}, n_bits={self.n_bits}, weight_step={self.weight_step!r}"

@@ -1,0 +1,99 @@
+"""Bit-plane arithmetic: integers to signed-digit bit planes and back, relaxed digits and bit masks.
+
+Glossary: N bit positions b = 0 (LSB) .. N-1 (MSB); significance 2^b. A weight is
+``step * sum_b M_b * d_b * 2^b`` with a signed digit ``d_b = P_b - Q_b`` from a positive plane P and a negative
+plane Q (each in {0, 1} when hard, sigmoid(T * logit) when relaxed) and a per-layer bit mask M_b.
+Planes are stored with the bit axis first: shape (N, *weight_shape).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "significances",
+    "int_to_planes",
+    "planes_to_int",
+    "relaxed_digits",
+    "hard_digits",
+    "soft_mask",
+    "hard_mask",
+    "mask_span",
+]
+
+
+def significances(n_bits: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``[2^0, 2^1, ..., 2^(N-1)]``, shape (N,)."""
+    return 2.0 ** torch.arange(n_bits, dtype=dtype)
+
+
+def int_to_planes(q: torch.Tensor, n_bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sign-magnitude planes of integers ``q`` with ``|q| < 2^N``.
+
+    Returns ``(pos, neg)`` in {0, 1}, each of shape (N, *q.shape): bit b of ``|q|`` goes into ``pos`` where
+    ``q > 0`` and into ``neg`` where ``q < 0``.
+    """
+    q = q.to(torch.int64)
+    if q.numel() and int(q.abs().max()) >= 2**n_bits:
+        raise ValueError(f"|q| must be < 2^{n_bits}")
+    mag = q.abs()
+    bits = torch.stack([(mag >> b) & 1 for b in range(n_bits)]).to(torch.float32)  # (N, *shape)
+    pos = bits * (q > 0).to(torch.float32)
+    neg = bits * (q < 0).to(torch.float32)
+    return pos, neg
+
+
+def planes_to_int(pos: torch.Tensor, neg: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``sum_b mask_b * (pos_b - neg_b) * 2^b`` for hard {0, 1} planes of shape (N, *shape); int64 result."""
+    n = pos.shape[0]
+    digits = pos.to(torch.int64) - neg.to(torch.int64)
+    sig = torch.tensor([1 << b for b in range(n)], dtype=torch.int64)
+    if mask is not None:
+        sig = sig * mask.to(torch.int64)
+    return torch.tensordot(sig, digits, dims=1)
+
+
+def relaxed_digits(pos_logits: torch.Tensor, neg_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``sigmoid(T p) - sigmoid(T n)`` in (-1, 1), shape of the logits."""
+    return torch.sigmoid(temperature * pos_logits) - torch.sigmoid(temperature * neg_logits)
+
+
+def hard_digits(pos_logits: torch.Tensor, neg_logits: torch.Tensor) -> torch.Tensor:
+    """``1[p > 0] - 1[n > 0]`` in {-1, 0, 1}: the T -> infinity limit of :func:`relaxed_digits`."""
+    return (pos_logits > 0).to(pos_logits.dtype) - (neg_logits > 0).to(neg_logits.dtype)
+
+
+def soft_mask(mask_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``sigmoid(T m)``, shape (N,)."""
+    return torch.sigmoid(temperature * mask_logits)
+
+
+def hard_mask(mask_logits: torch.Tensor, min_selected: int = 1) -> torch.Tensor:
+    """``1[m >= 0]``, shape (N,); if fewer than ``min_selected`` positions pass, the largest logits are kept."""
+    m = (mask_logits >= 0).to(mask_logits.dtype)
+    if int(m.sum()) < min_selected:
+        top = torch.topk(mask_logits.detach(), min_selected).indices
+        m = m.clone()
+        m[top] = 1.0
+    return m
+
+
+def mask_span(mask: torch.Tensor) -> torch.Tensor:
+    """Expected span (max - min + 1) of the selected positions, treating ``mask`` entries as independent
+    selection probabilities; exact (an integer) when ``mask`` is in {0, 1}. Differentiable. 0 if none selected.
+
+    E[max + 1] = sum_b (b + 1) M_b prod_{c > b} (1 - M_c);  E[min] = sum_b b M_b prod_{c < b} (1 - M_c);
+    span = E[max + 1] - E[min] (both terms are 0 when nothing is selected).
+    Example: M = [0, 1, 0, 1, 0] (positions 1 and 3) gives (3 + 1) - 1 = 3.
+    """
+    n = mask.shape[0]
+    idx = torch.arange(n, dtype=mask.dtype, device=mask.device)
+    off = 1.0 - mask
+    # prod_{c > b} (1 - M_c): reverse cumulative product, shifted
+    above = torch.flip(torch.cumprod(torch.flip(off, [0]), 0), [0])
+    above = torch.cat([above[1:], above.new_ones(1)])
+    below = torch.cumprod(off, 0)
+    below = torch.cat([below.new_ones(1), below[:-1]])
+    e_top = ((idx + 1) * mask * above).sum()
+    e_bottom = (idx * mask * below).sum()
+    return e_top - e_bottom

@@ -1,0 +1,201 @@
+"""The budget-aware regularizer, generalised from CSQ's size term to any cost model, and the final repair.
+
+CSQ (Xiao et al. 2023, Eq. 4 in the reference code) adds ``lambda * (r - T_S) * sum sigma(T m)``: a coefficient
+from the *current hard* precision minus the target (a constant, no gradient through it) times the *soft* bit
+count. Generalised to a cost model C with budget B:
+
+    L = L_task + lambda * ((C_hard - B) / B) * (C_soft / B)
+
+Below the budget the coefficient is negative and the term rewards bits (they grow); above it, positive, and it
+prunes them. The task loss decides where bits go.
+
+Guarantee: :func:`repair_to_budget` runs when the hard phase starts (and once more at the end). While the exact
+cost is above the budget it drops the **least useful bit**: among every searched layer's selected weight positions
+(while the layer keeps at least one) and every searched activation quantizer's least significant kept bit (while
+above its minimum), the one whose mask logit is smallest, i.e. the bit the search was least sure of. Ties go to
+the larger cost saving. When the hard phase starts, :func:`fill_to_budget` then adds back, one at a time,
+the most useful bits (largest logit) that still fit, so the final cost lands just under the budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from cost_models import Budget, CostModel, LayerBits, LayerGeometry, parse_budget
+
+from .errors import UserError
+from .layer_bits import hard_bits
+from .layers import csq_layers
+
+__all__ = ["resolve_budget", "BudgetRegularizer", "repair_to_budget", "fill_to_budget", "cost_range", "RepairStep"]
+
+
+def _bits_map(model: nn.Module, w_of, a_of) -> dict[str, LayerBits]:
+    out = {}
+    for name, layer in csq_layers(model):
+        t = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
+        w = w_of(layer)
+        out[name] = LayerBits(
+            weight=t(w),
+            act=t(a_of(layer)),
+            weight_span=t(w),
+            bias=t(layer.bias_bits if layer.bias is not None else 0),
+            act_signed=bool(layer.act.k),
+        )
+    return out
+
+
+def cost_range(model: nn.Module, geometry: Sequence[LayerGeometry], cost: CostModel) -> tuple[float, float]:
+    """(cheapest, dearest) exact cost reachable by the search: searched weights at 1..N bits, searched activations
+    at their min..max width, fixed layers at their fixed widths."""
+
+    def w_min(layer):
+        return 1 if layer.weight_q.mask_logits.requires_grad else layer.weight_q.n_bits
+
+    with torch.no_grad():
+        lo = cost(geometry, _bits_map(model, w_min, lambda la: la.act.min_bits))
+        hi = cost(geometry, _bits_map(model, lambda la: la.weight_q.n_bits, lambda la: la.act.max_bits))
+    return float(lo), float(hi)
+
+
+def resolve_budget(spec: str, model: nn.Module, geometry: Sequence[LayerGeometry]) -> Budget:
+    """Parse ``KIND=VALUE`` (``uN`` = the cost at uniform N-bit weights and activations) and check it is reachable."""
+
+    def bits_at(w: float, a: float) -> dict[str, LayerBits]:
+        return _bits_map(model, lambda _la: w, lambda _la: a)
+
+    budget = parse_budget(spec, geometry, bits_at)
+    lo, hi = cost_range(model, geometry, budget.cost)
+    unit = budget.cost.unit
+    if budget.value < lo:
+        raise UserError(
+            f"budget {spec} = {budget.value:g} {unit} is below the cheapest reachable model ({lo:g} {unit}: every "
+            f"searched layer at 1 weight bit and minimum activation bits); raise the budget to at least {lo:g}"
+        )
+    if budget.value > hi:
+        raise UserError(
+            f"budget {spec} = {budget.value:g} {unit} is above the dearest possible model ({hi:g} {unit} at "
+            f"max bits); lower the budget to at most {hi:g} or raise --max-bits"
+        )
+    return budget
+
+
+class BudgetRegularizer:
+    """``lambda * ((C_hard - B) / B) * (C_soft / B)``; see the module docstring."""
+
+    def __init__(self, budget: Budget, strength: float) -> None:
+        self.budget = budget
+        self.strength = float(strength)
+
+    def coefficient(self, hard_cost: float) -> float:
+        """Sign-switching coefficient: positive (prune) above the budget, negative (grow) below."""
+        return (hard_cost - self.budget.value) / self.budget.value
+
+    def __call__(self, geometry: Sequence[LayerGeometry], soft: dict[str, LayerBits], hard_cost: float) -> torch.Tensor:
+        soft_cost = self.budget.cost(geometry, soft)
+        return self.strength * self.coefficient(hard_cost) * soft_cost / self.budget.value
+
+
+@dataclass(frozen=True)
+class RepairStep:
+    """One change: layer, ``"drop weight"``/``"add weight"``/``"drop act"``/``"add act"``, the weight bit position
+    or the activation's new width, the mask logit that ranked it, and the exact cost after it."""
+
+    layer: str
+    kind: str
+    position: int
+    logit: float
+    cost_after: float
+
+
+def _exact_cost(model: nn.Module, geometry: Sequence[LayerGeometry], cost: CostModel) -> float:
+    with torch.no_grad():
+        return float(cost(geometry, hard_bits(model)))
+
+
+def _moves(model: nn.Module, add: bool) -> list[tuple[float, str, str, int, torch.Tensor, int]]:
+    """Candidate single-bit changes: ``(logit, layer, kind, position/width, logit tensor, index)``.
+
+    Dropping: each searched layer's selected weight position with the smallest logit (while more than one is
+    selected) and each searched activation's least significant kept bit (while above its minimum).
+    Adding: each unselected weight position with the largest logit and each activation's next bit.
+    """
+    out = []
+    for name, layer in csq_layers(model):
+        wq = layer.weight_q
+        logits = wq.mask_logits.detach()
+        if wq.mask_logits.requires_grad:
+            pos = wq.positions()
+            if add:
+                free = [b for b in range(wq.n_bits) if b not in pos]
+                if free:
+                    b = max(free, key=lambda p: float(logits[p]))
+                    out.append((float(logits[b]), name, "weight", b, wq.mask_logits, b))
+            elif len(pos) > 1:
+                b = min(pos, key=lambda p: float(logits[p]))
+                out.append((float(logits[b]), name, "weight", b, wq.mask_logits, b))
+        act = layer.act
+        if act.search:
+            width = act.hard_bits()
+            gates = act.gate_logits.detach()
+            if add and width < act.max_bits:
+                j = width - act.min_bits
+                out.append((float(gates[j]), name, "act", width + 1, act.gate_logits, j))
+            elif not add and width > act.min_bits:
+                j = width - act.min_bits - 1  # last kept gate = least significant kept bit
+                out.append((float(gates[j]), name, "act", width - 1, act.gate_logits, j))
+    return out
+
+
+def _set_logit(param: torch.Tensor, j: int, on: bool) -> None:
+    with torch.no_grad():
+        param[j] = max(float(param[j]), 0.0) + 1.0 if on else min(float(param[j]), 0.0) - 1.0
+
+
+def _try(model, geometry, cost, param: torch.Tensor, j: int, on: bool) -> float:
+    old = float(param.detach()[j])
+    _set_logit(param, j, on)
+    after = _exact_cost(model, geometry, cost)
+    with torch.no_grad():
+        param[j] = old
+    return after
+
+
+def repair_to_budget(model: nn.Module, geometry: Sequence[LayerGeometry], budget: Budget) -> list[RepairStep]:
+    """Drop least-useful bits until the exact cost is at or under the budget. Returns what was dropped."""
+    steps: list[RepairStep] = []
+    current = _exact_cost(model, geometry, budget.cost)
+    while current > budget.value:
+        moves = _moves(model, add=False)
+        if not moves:
+            raise UserError(
+                f"cannot reach the budget {budget.spec}: every layer is at its minimum bits "
+                f"(cost {current:g} {budget.cost.unit}); raise the budget"
+            )
+        scored = [(m[0], _try(model, geometry, budget.cost, m[4], m[5], False), m) for m in moves]
+        logit, after, (_, name, kind, index, param, j) = min(scored, key=lambda s: (s[0], s[1]))
+        _set_logit(param, j, False)
+        steps.append(RepairStep(name, "drop " + kind, index, logit, after))
+        current = after
+    return steps
+
+
+def fill_to_budget(model: nn.Module, geometry: Sequence[LayerGeometry], budget: Budget) -> list[RepairStep]:
+    """The converse of :func:`repair_to_budget`, run once when the hard phase starts: while some single bit
+    still fits under the budget, add the most useful one (largest mask logit among those that fit)."""
+    steps: list[RepairStep] = []
+    while True:
+        fitting = []
+        for m in _moves(model, add=True):
+            after = _try(model, geometry, budget.cost, m[4], m[5], True)
+            if after <= budget.value:
+                fitting.append((m[0], after, m))
+        if not fitting:
+            return steps
+        logit, after, (_, name, kind, index, param, j) = max(fitting, key=lambda s: (s[0], -s[1]))
+        _set_logit(param, j, True)
+        steps.append(RepairStep(name, "add " + kind, index, logit, after))

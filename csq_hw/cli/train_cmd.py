@@ -1,0 +1,69 @@
+"""``csq-hw train``: CSQ training under a hardware budget from a TOML config and/or flags."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "train a mixed-precision model with CSQ under a hardware budget"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="TOML config file (flags override it)")
+    p.add_argument("--model", help="jet-mlp | digits-mlp | digits-cnn | mnist1d-cnn | resnet20")
+    p.add_argument("--dataset", help="digits | mnist1d | jets | cifar10 | npz:PATH")
+    p.add_argument("--data-dir", dest="data_dir", help="directory with local data (jets file, CIFAR-10 batches)")
+    p.add_argument(
+        "--budget", help="KIND=VALUE, VALUE absolute in the cost's unit or uN (cost at uniform N bits), e.g. size=u3"
+    )
+    p.add_argument("--strength", type=float, help="budget term strength lambda (default 2.0)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--ticket-epoch", dest="ticket_epoch", type=int, help="first hard-phase epoch (default 80%%)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-bits", dest="max_bits", type=int, help="bit positions per weight N (default 8)")
+    p.add_argument("--act-bits", dest="act_bits", help="activation bits N, or 'search' (default 8)")
+    p.add_argument("--weight-step", dest="weight_step", choices=["pow2", "float"])
+    p.add_argument("--first-layer", dest="first_layer", choices=["search", "fixed", "float"])
+    p.add_argument("--last-layer", dest="last_layer", choices=["search", "fixed", "float"])
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", choices=["adam", "sgd"])
+    p.add_argument("--device", help="auto (default), cpu or cuda")
+    p.add_argument("--out", default=None, help="run directory (default runs/<model>-<dataset>-<budget>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def default_out(cfg) -> Path:
+    safe = cfg.budget.replace("=", "-").replace(":", "-").replace("/", "_")
+    return Path("runs") / f"{cfg.model}-{cfg.dataset.replace(':', '-').replace('/', '_')}-{safe}-s{cfg.seed}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..run import train_run
+
+    keys = ["model", "dataset", "data_dir", "budget", "strength", "epochs", "ticket_epoch", "seed", "max_bits",
+            "act_bits", "weight_step", "first_layer", "last_layer", "batch_size", "lr", "optimizer", "device"]  # fmt: skip
+    cfg = load_config(args.config, **{k: getattr(args, k) for k in keys})
+    out = Path(args.out) if args.out else default_out(cfg)
+    summary = train_run(cfg, out, resume=args.resume, progress=not args.no_progress)
+    print_summary(summary, out)
+    return 0
+
+
+def print_summary(summary: dict, out: Path) -> None:
+    b = summary["budget"]
+    print(f"run directory: {out}")
+    print(
+        f"exact model test accuracy {summary['test_acc']:.4f} (soft model {summary['soft_test_acc']:.4f}); "
+        f"{b['cost']} = {summary['final_cost']:g} {b['unit']} for a budget of {b['value']:g} "
+        f"({summary['cost_over_budget']:.3f} of it)"
+    )
+    avg = summary["avg_weight_bits"]
+    print(f"average weight bits: {avg['weighted']:.2f} (parameter-weighted), {avg['unweighted']:.2f} (per layer)")
+    for row in summary["layers"]:
+        print(f"  {row['name']:<12} {row['op']:<7} w {row['weight_bits']} bits {row['weight_positions']}  "
+              f"a {row['act_bits']} bits")  # fmt: skip
+    print(json.dumps({k: round(v, 1) for k, v in summary["costs"].items()}))

@@ -1,0 +1,209 @@
+"""``train_run``: a whole CSQ run into a directory, with checkpoints, resume and the exact model at the end.
+
+The run directory holds: ``config.toml`` (resolved), ``metrics.csv`` (one row per epoch), ``checkpoint.pt``
+(every epoch, atomic), ``precisions.json`` (docs/precisions_v1.md), ``exact_model.pt`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from cost_models import trace_geometry
+from cost_models.report import all_costs
+
+from .atomic_io import torch_save, write_json, write_text
+from .budget import BudgetRegularizer, fill_to_budget, repair_to_budget, resolve_budget
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import TrainConfig, config_to_toml
+from .convert import convert
+from .data import load_dataset
+from .errors import UserError
+from .finalize import exact_state, precisions_dict, to_exact
+from .layer_bits import average_bits, hard_bits
+from .layers import csq_layers, set_phase, set_temperature
+from .models import build_model, model_info
+from .trainer import evaluate, make_optimizer, temperature, train_epoch
+
+__all__ = ["train_run", "pick_device", "build_csq_model"]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_csq_model(cfg: TrainConfig) -> tuple[torch.nn.Module, list, Any]:
+    """The CSQ model (seeded), its geometry and the resolved budget for ``cfg``."""
+    info = model_info(cfg.model)
+    _seed_all(cfg.seed)
+    model = convert(build_model(cfg.model, **cfg.model_kwargs), cfg.quant_config(info.full_precision))
+    names = {n for n, _ in csq_layers(model)}
+    geometry = trace_geometry(model, info.input_shape, include=lambda n, _m: n in names)
+    budget = resolve_budget(cfg.budget, model, geometry)
+    return model, geometry, budget
+
+
+def _layer_rows(precisions: dict[str, Any], geometry: list) -> list[dict[str, Any]]:
+    geo = {g.name: g for g in geometry}
+    return [
+        {
+            "name": e["name"],
+            "op": e["op"],
+            "n_weights": geo[e["name"]].n_weights,
+            "macs": geo[e["name"]].macs,
+            "weight_bits": e["weight"]["bits"],
+            "weight_positions": e["weight"]["positions"],
+            "weight_span_bits": e["weight"]["span_bits"],
+            "act_bits": e["input"]["bits"],
+            "act_signed": e["input"]["signed"],
+        }
+        for e in precisions["layers"]
+    ]
+
+
+def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train ``cfg`` into ``out_dir`` and return the summary (also written to ``summary.json``)."""
+    out = Path(out_dir)
+    if not resume and (out / CHECKPOINT_NAME).exists():
+        raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    device = pick_device(cfg.device)
+    torch.set_flush_denormal(True)  # Adam's second moments of bit-plane gradients underflow at high T
+    info = model_info(cfg.model)
+    data = load_dataset(cfg.dataset, data_dir=cfg.data_dir).reshaped(info.input_shape)
+    if data.n_classes > info.n_classes:
+        raise UserError(
+            f"data set {cfg.dataset} has {data.n_classes} classes but model {cfg.model} predicts {info.n_classes}; "
+            "pick a matching model"
+        )
+    model, geometry, budget = build_csq_model(cfg)
+    model.to(device)
+    xtr, ytr = torch.as_tensor(data.x_train, device=device), torch.as_tensor(data.y_train, device=device)
+    xte, yte = torch.as_tensor(data.x_test, device=device), torch.as_tensor(data.y_test, device=device)
+    optimizer = make_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay)
+    regularizer = BudgetRegularizer(budget, cfg.strength)
+    cfg_dict = dataclasses.asdict(cfg)
+    steps_per_epoch = -(-len(xtr) // cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    start_epoch, rows, repairs = 0, [], []
+    if resume:
+        ckpt = load_checkpoint(out, cfg_dict)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        set_rng_state(ckpt["rng"])
+        start_epoch, rows, repairs = ckpt["epoch"], ckpt["metrics"], ckpt["repairs"]
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "config.toml", config_to_toml(cfg))
+
+    t0 = time.perf_counter()
+    bar = tqdm(
+        range(start_epoch, cfg.epochs),
+        desc="csq",
+        unit="epoch",
+        disable=not progress,
+        initial=start_epoch,
+        total=cfg.epochs,
+    )
+    for epoch in bar:
+        searching = epoch < cfg.ticket
+        temp = temperature(epoch, cfg.ticket, cfg.final_temperature)
+        set_temperature(model, temp)
+        set_phase(model, "search" if searching else "hard")
+        if epoch == cfg.ticket and epoch > 0:
+            changes = repair_to_budget(model, geometry, budget) + fill_to_budget(model, geometry, budget)
+            repairs += [dataclasses.asdict(s) for s in changes]
+        te = time.perf_counter()
+        stats = train_epoch(
+            model, xtr, ytr, optimizer=optimizer, regularizer=regularizer, geometry=geometry,
+            batch_size=cfg.batch_size, seed=cfg.seed, epoch=epoch, steps_done=epoch * steps_per_epoch,
+            total_steps=total_steps, base_lr=cfg.lr, searching=searching,
+        )  # fmt: skip
+        with torch.no_grad():
+            cost = float(budget.cost(geometry, hard_bits(model)))
+        avg = average_bits(model)
+        row = {
+            "epoch": epoch,
+            "phase": "search" if searching else "hard",
+            "temperature": temp,
+            "train_loss": stats.loss,
+            "train_acc": stats.acc,
+            "test_acc": evaluate(model, xte, yte),
+            "cost": cost,
+            "budget": budget.value,
+            "cost_over_budget": cost / budget.value,
+            "avg_weight_bits": avg["weighted"],
+            "avg_weight_bits_unweighted": avg["unweighted"],
+            "mean_act_bits": float(np.mean([la.act.hard_bits() for _, la in csq_layers(model)])),
+            "reg_coefficient": stats.reg_coefficient,
+            "seconds": time.perf_counter() - te,
+        }
+        rows.append(row)
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['test_acc']:.3f}", T=f"{temp:.1f}",
+                        bits=f"{avg['weighted']:.2f}", cost=f"{cost / budget.value:.2f}xB")  # fmt: skip
+        write_text(out / "metrics.csv", pd.DataFrame(rows).to_csv(index=False))
+        save_checkpoint(
+            out, config=cfg_dict, epoch=epoch + 1, model=model.state_dict(), optimizer=optimizer.state_dict(),
+            rng=rng_state(), metrics=rows, repairs=repairs,
+        )  # fmt: skip
+    bar.close()
+    return _finish(cfg, out, model, geometry, budget, xte, yte, repairs, time.perf_counter() - t0)
+
+
+def _finish(cfg, out: Path, model, geometry, budget, xte, yte, repairs, train_seconds) -> dict[str, Any]:
+    """Hard-threshold everything, enforce the budget, write precisions, exact model and summary."""
+    info = model_info(cfg.model)
+    set_temperature(model, temperature(cfg.epochs, cfg.ticket, cfg.final_temperature))
+    set_phase(model, "hard")
+    repairs = repairs + [dataclasses.asdict(s) for s in repair_to_budget(model, geometry, budget)]
+    hard_acc = evaluate(model, xte, yte)
+    set_phase(model, "relaxed")
+    soft_acc = evaluate(model, xte, yte)
+    set_phase(model, "hard")
+    model = model.cpu()
+    exact = to_exact(model)
+    exact_acc = evaluate(exact.double(), xte.cpu().double(), yte.cpu())
+    spec = {"name": cfg.model, "kwargs": cfg.model_kwargs, "input_shape": list(info.input_shape),
+            "n_classes": info.n_classes}  # fmt: skip
+    precisions = precisions_dict(model, spec, cfg.weight_step, cfg.max_bits)
+    bits = hard_bits(model, with_values=True)
+    with torch.no_grad():
+        final_cost = float(budget.cost(geometry, hard_bits(model)))
+    summary = {
+        "test_acc": exact_acc,
+        "hard_model_test_acc": hard_acc,
+        "soft_test_acc": soft_acc,
+        "costs": all_costs(geometry, bits),
+        "budget": {"cost": budget.cost.name, "value": budget.value, "unit": budget.cost.unit, "spec": budget.spec},
+        "final_cost": final_cost,
+        "cost_over_budget": final_cost / budget.value,
+        "avg_weight_bits": average_bits(model),
+        "layers": _layer_rows(precisions, geometry),
+        "repairs": repairs,
+        "model": cfg.model,
+        "dataset": cfg.dataset,
+        "epochs": cfg.epochs,
+        "seed": cfg.seed,
+        "train_seconds": train_seconds,
+        "exportable": cfg.weight_step == "pow2" and not precisions["full_precision"],
+    }
+    write_json(out / "precisions.json", precisions)
+    torch_save(out / "exact_model.pt", exact_state(model))
+    write_json(out / "summary.json", summary)
+    return summary

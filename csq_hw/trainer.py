@@ -1,0 +1,124 @@
+"""One explicit CSQ training loop: temperature schedule, budget term, hard phase, evaluation.
+
+Schedules (pure functions of the epoch, so a resumed run repeats an uninterrupted one exactly):
+
+* temperature ``T(e) = T_final^(e / E_ticket)``, constant within an epoch (CSQ reference code);
+* learning rate: cosine from ``lr`` to 0 over all epochs, per step;
+* data order: a permutation drawn from a generator seeded by ``(seed, epoch)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cost_models import LayerGeometry
+
+from .budget import BudgetRegularizer
+from .errors import UserError
+from .layer_bits import hard_bits, soft_bits
+
+__all__ = ["temperature", "lr_at", "make_optimizer", "EpochStats", "train_epoch", "evaluate", "batch_order"]
+
+
+def temperature(epoch: int, ticket: int, final: float) -> float:
+    """``T_final^(epoch / ticket)``: 1 at epoch 0, ``final`` at the ticket epoch, growing on afterwards."""
+    if ticket <= 0:
+        return float(final)
+    return float(final) ** (epoch / ticket)
+
+
+def lr_at(step: int, total_steps: int, base_lr: float) -> float:
+    """Cosine decay from ``base_lr`` (step 0) towards 0 (step ``total_steps``)."""
+    return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
+
+
+def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """Adam or SGD (momentum 0.9). Mask and gate logits get no weight decay (it would pull them to the
+    threshold), unlike the reference code (pitfall 8)."""
+    decay, no_decay = [], []
+    for pname, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if pname.endswith(("mask_logits", "gate_logits", "log2_step")) else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9)
+    return torch.optim.Adam(groups, lr=lr)
+
+
+def batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The sample order of one epoch, reproducible from ``(seed, epoch)``."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    acc: float
+    reg_coefficient: float
+    hard_cost: float
+
+
+def train_epoch(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    optimizer: torch.optim.Optimizer,
+    regularizer: BudgetRegularizer | None,
+    geometry: Sequence[LayerGeometry],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    steps_done: int,
+    total_steps: int,
+    base_lr: float,
+    searching: bool,
+) -> EpochStats:
+    """One pass over ``(x, y)`` (tensors on the model's device; x (N, *input_shape), y (N,) int64)."""
+    model.train()
+    order = batch_order(len(x), seed, epoch).to(x.device)
+    total_loss = correct = 0.0
+    coef = hard_cost = 0.0
+    for j, start in enumerate(range(0, len(x), batch_size)):
+        idx = order[start : start + batch_size]
+        xb, yb = x[idx], y[idx]
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(steps_done + j, total_steps, base_lr)
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb)
+        if regularizer is not None and searching:
+            with torch.no_grad():
+                hard_cost = float(regularizer.budget.cost(geometry, hard_bits(model)))
+            coef = regularizer.coefficient(hard_cost)
+            loss = loss + regularizer(geometry, soft_bits(model), hard_cost)
+        if not torch.isfinite(loss):
+            raise UserError(
+                f"loss became {float(loss)} at epoch {epoch}, step {j}; lower --lr or the budget strength "
+                "(the last complete epoch is in checkpoint.pt)"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss += float(loss.detach()) * len(idx)
+        correct += float((logits.detach().argmax(1) == yb).sum())
+    return EpochStats(total_loss / len(x), correct / len(x), coef, hard_cost)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
+    """Top-1 accuracy of ``model`` in eval mode on ``(x, y)``."""
+    was = model.training
+    model.eval()
+    correct = 0
+    for start in range(0, len(x), batch_size):
+        correct += int((model(x[start : start + batch_size]).argmax(1) == y[start : start + batch_size]).sum())
+    model.train(was)
+    return correct / max(len(x), 1)
