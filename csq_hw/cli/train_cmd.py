@@ -44,8 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..run import train_run
 
-    keys = ["model", "dataset", "data_dir", "budget", "strength", "epochs", "ticket_epoch", "seed", "max_bits",
-            "act_bits", "weight_step", "first_layer", "last_layer", "batch_size", "lr", "optimizer", "device"]  # fmt: skip
+    keys = [
+        *("model", "dataset", "data_dir", "budget", "strength", "epochs", "ticket_epoch", "seed", "max_bits"),
+        *("act_bits", "weight_step", "first_layer", "last_layer", "batch_size", "lr", "optimizer", "device"),
+    ]
     cfg = load_config(args.config, **{k: getattr(args, k) for k in keys})
     out = Path(args.out) if args.out else default_out(cfg)
     summary = train_run(cfg, out, resume=args.resume, progress=not args.no_progress)
