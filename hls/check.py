@@ -1,0 +1,87 @@
+"""The bit-exact check: reference (numpy integers) vs PyTorch vs the compiled C simulation, and its report.
+
+A sample is a mismatch when any of its outputs differs from the reference; ``max_lsb_diff`` is the largest
+absolute difference in units of the reference output's LSB (``2^-f``). Zero mismatches is the goal, and the
+only verdict that passes. The report lands atomically in ``<project>/csq_report.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .reference import Fixed
+
+__all__ = ["check_inputs", "compare", "merge", "write_report", "REPORT_NAME"]
+
+REPORT_NAME = "csq_report.json"
+
+
+def check_inputs(x_test: np.ndarray, k: int, i: int, seed: int = 0, n_random: int = 256) -> dict[str, np.ndarray]:
+    """The check's input sets: the test set, the test set x2 and x4, and random values beyond the input range.
+
+    Args:
+        x_test: (N, *input_shape) test inputs.
+        k, i: the first layer's input quantizer sign bit and integer bits (its range is below 2^i).
+        n_random: number of random samples, uniform in +-2^(i+2) (k = 1) or [-2^i, 2^(i+2)] (k = 0).
+    """
+    rng = np.random.default_rng(seed)
+    x = np.asarray(x_test, dtype=np.float64)
+    hi = 2.0 ** (i + 2)
+    lo = -hi if k else -(2.0**i)
+    # random codes on a fine grid (2^-12), so that half-way cases of the input rounding occur too
+    rand = np.round(rng.uniform(lo, hi, (n_random, *x.shape[1:])) * 4096) / 4096
+    return {"test": x, "test_x2": 2 * x, "test_x4": 4 * x, "random_out_of_range": rand}
+
+
+def compare(ref: Fixed, other: np.ndarray) -> dict[str, Any]:
+    """``{samples, mismatches, max_lsb_diff, first_mismatches}`` of ``other`` against the reference."""
+    want = ref.to_float().reshape(len(ref.codes), -1)
+    got = np.asarray(other, dtype=np.float64).reshape(len(want), -1)
+    if got.shape != want.shape:
+        raise ValueError(f"output shape {got.shape} differs from the reference's {want.shape}")
+    diff = np.abs(got - want)
+    diff = np.where(np.isnan(got), np.inf, diff)
+    bad = np.flatnonzero((diff > 0).any(axis=1))
+    lsb = float(diff.max() * 2.0**ref.f) if diff.size else 0.0
+    return {
+        "samples": len(want),
+        "mismatches": int(bad.size),
+        "max_lsb_diff": lsb if np.isfinite(lsb) else "inf",
+        "first_mismatches": [int(j) for j in bad[:5]],
+    }
+
+
+def merge(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Totals over several input sets (``compare`` results), keeping the per-set results under ``sets``."""
+    lsbs = [p["max_lsb_diff"] for p in parts.values()]
+    return {
+        "samples": sum(p["samples"] for p in parts.values()),
+        "mismatches": sum(p["mismatches"] for p in parts.values()),
+        "max_lsb_diff": "inf" if "inf" in lsbs else max(lsbs, default=0.0),
+        "sets": parts,
+    }
+
+
+def write_report(out_dir: str | Path, report: dict[str, Any]) -> Path:
+    """Write ``report`` as JSON to ``out_dir/csq_report.json`` atomically (temp file + rename)."""
+    path = Path(out_dir) / REPORT_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{REPORT_NAME}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

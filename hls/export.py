@@ -1,0 +1,240 @@
+"""``export``: a run directory -> a compiled, bit-exact-checked hls4ml project (+ optional synthesis).
+
+Steps: load and validate the run (:mod:`hls.run`), evaluate the independent integer reference on the check's inputs
+and compare PyTorch with it, build the hls-side model and hls4ml configuration, convert, refuse silently replaced
+reuse factors, write + compile the C simulation, compare it with the reference, write ``csq_report.json``, and
+(``build=True``) run the vendor flow, which needs the vendor tool on PATH.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from cost_models import LayerGeometry, trace_geometry
+from csq_hw.errors import UserError
+
+from .check import check_inputs, compare, merge, write_report
+from .config import BUILD_TOOLS, RF_RULE_BACKENDS, ExportOptions, hls4ml_config, planned_types
+from .costs import cost_estimates
+from .reference import reference_forward
+from .reuse import check_effective, check_reuse_factor
+from .run import load_run
+
+__all__ = ["ExportResult", "export", "export_model", "build_project"]
+
+
+@dataclass
+class ExportResult:
+    """What one export produced. ``passed`` is the bit-exact verdict; ``report`` is ``csq_report.json``."""
+
+    out_dir: Path
+    report: dict[str, Any]
+    hls_model: Any = field(repr=False, default=None)
+
+    @property
+    def passed(self) -> bool:
+        """True when PyTorch and the C simulation both equal the reference on every checked sample."""
+        return bool(self.report["bit_exact"])
+
+    @property
+    def verdict(self) -> str:
+        """One line for the user, e.g. ``bit-exact: 0 mismatches / 1706 samples (C simulation vs reference)``."""
+        c = self.report["csim"]
+        word = "bit-exact" if self.passed else "NOT bit-exact"
+        return (
+            f"{word}: {c['mismatches']} mismatches / {c['samples']} samples (C simulation vs integer reference, "
+            f"max {c['max_lsb_diff']} LSB; PyTorch: {self.report['torch']['mismatches']} mismatches)"
+        )
+
+
+def _geometry(model: nn.Module, precisions: dict[str, Any], shape: tuple[int, ...]) -> list[LayerGeometry]:
+    names = {e["name"] for e in precisions["layers"]}
+    geo = trace_geometry(model, shape, include=lambda n, m: n.removesuffix(".layer") in names and n.endswith("layer"))
+    return [dataclasses.replace(g, name=g.name.removesuffix(".layer")) for g in geo]
+
+
+def _types(hls_model: Any) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for layer in hls_model.get_layers():
+        types = {}
+        for key, t in layer.types.items():
+            if key in ("table_t", "index_t"):
+                continue
+            p = t.precision
+            types[key.removesuffix("_t")] = p.definition_cpp() if hasattr(p, "definition_cpp") else str(p)
+        entry: dict[str, Any] = {"class": layer.class_name, "types": types}
+        for attr in ("reuse_factor", "strategy"):
+            if layer.get_attr(attr) is not None and layer.class_name in ("Dense", "Conv1D", "Conv2D"):
+                entry[attr] = layer.get_attr(attr)
+        out[layer.name] = entry
+    return out
+
+
+def export_model(
+    model: nn.Module,
+    precisions: dict[str, Any],
+    out_dir: str | Path,
+    x_test: np.ndarray,
+    options: ExportOptions | None = None,
+    build: bool = False,
+    da4ml: bool = False,
+) -> ExportResult:
+    """Export an exact model (see :func:`export`; this entry takes the loaded pieces, e.g. for tests).
+
+    Args:
+        model: the exact model (``csq_hw.exact``), with the run's state loaded.
+        precisions: its ``precisions.json`` dict.
+        out_dir: the project directory to write (created; an existing project there is overwritten).
+        x_test: test inputs (N, *input_shape); the check adds x2, x4 and out-of-range random inputs.
+        options: backend, io type, strategy, reuse factor, part, clock.
+        build: run the vendor flow after the check (needs the vendor tool on PATH).
+        da4ml: add da4ml's adder-cost estimate to the report (slow on first use: numba JIT).
+    """
+    options = options or ExportOptions()
+    options.check_model({e["op"] for e in precisions["layers"]})
+    out_dir = Path(out_dir).resolve()
+    shape = tuple(int(d) for d in precisions["model"]["input_shape"])
+    model = model.eval()
+    t0 = time.perf_counter()
+    first = precisions["layers"][0]["input"]
+    sets = check_inputs(x_test, first["k"], first["i"])
+    x_all = np.concatenate(list(sets.values()))
+    ref = reference_forward(model, precisions, x_all)
+    with torch.no_grad():
+        y_torch = model.double()(torch.from_numpy(x_all)).numpy()
+    model.float()
+    geometry = _geometry(model, precisions, shape)
+    if options.backend in RF_RULE_BACKENDS:
+        check_reuse_factor(geometry, options.reuse_factor)
+    t_ref = time.perf_counter() - t0
+
+    from . import bridge
+
+    hls_module = bridge.to_hls_module(model, shape)
+    names = bridge.fx_names(hls_module)
+    mac_layers = [names[f"{e['name']}.layer"] for e in precisions["layers"]]
+    log = io.StringIO()
+    t1 = time.perf_counter()
+    with contextlib.redirect_stdout(log):
+        cfg = hls4ml_config(hls_module, shape, options, mac_layers)
+        hls_model = bridge.hls4ml.converters.convert_from_pytorch_model(
+            hls_module,
+            hls_config=cfg,
+            output_dir=str(out_dir),
+            project_name="csq_prj",
+            backend=options.backend,
+            io_type=options.io_type,
+            clock_period=options.clock_ns,
+            **({"part": options.part} if options.part else {}),
+        )
+    rf = check_effective(hls_model, {n: options.reuse_factor for n in mac_layers})
+    try:
+        with contextlib.redirect_stdout(log):
+            hls_model.compile()  # write() + g++ of the C simulation
+    except Exception as exc:
+        (out_dir / "hls4ml.log").write_text(log.getvalue())
+        errors = [ln.strip() for ln in log.getvalue().splitlines() if "error:" in ln]
+        first = errors[0] if errors else str(exc)
+        raise UserError(
+            f"the C simulation of {out_dir} did not compile ({options.backend}, {options.io_type}): {first}; "
+            f"full log in {out_dir / 'hls4ml.log'}"
+        ) from None
+    t_compile = time.perf_counter() - t1
+    y_csim = np.asarray(hls_model.predict(x_all), dtype=np.float64)
+
+    offsets = np.cumsum([0] + [len(v) for v in sets.values()])
+    split = lambda y: {k: y[a:b] for k, a, b in zip(sets, offsets[:-1], offsets[1:], strict=True)}  # noqa: E731
+    ref_parts = {k: dataclasses.replace(ref, codes=v) for k, v in split(ref.codes).items()}
+    csim = merge({k: compare(ref_parts[k], v) for k, v in split(y_csim.reshape(len(x_all), -1)).items()})
+    torch_cmp = merge({k: compare(ref_parts[k], v) for k, v in split(y_torch.reshape(len(x_all), -1)).items()})
+    layer_names = {e["name"]: names[f"{e['name']}.layer"] for e in precisions["layers"]}
+    report: dict[str, Any] = {
+        "format": "csq-hw/hls-report",
+        "version": 1,
+        "bit_exact": csim["mismatches"] == 0 and torch_cmp["mismatches"] == 0,
+        "samples": csim["samples"],
+        "mismatches": csim["mismatches"],
+        "max_lsb_diff": csim["max_lsb_diff"],
+        "output_lsb": 2.0**-ref.f,
+        "csim": csim,
+        "torch": torch_cmp,
+        "options": options.to_dict(),
+        "model": precisions["model"],
+        "hls_layer_names": layer_names,
+        "reuse_factors": rf,
+        "planned_types": planned_types(precisions, geometry),
+        "types": _types(hls_model),
+        "costs": cost_estimates(geometry, precisions, model, shape, da4ml=da4ml),
+        "seconds": {"reference": round(t_ref, 3), "write_compile": round(t_compile, 3)},
+    }
+    write_report(out_dir, report)
+    (out_dir / "hls4ml.log").write_text(log.getvalue())
+    result = ExportResult(out_dir, report, hls_model)
+    if build:
+        build_project(result)
+    return result
+
+
+def build_project(result: ExportResult) -> None:
+    """Run the vendor flow (synthesis) on an exported project; :class:`UserError` if the vendor tool is missing."""
+    options = ExportOptions(**result.report["options"])
+    hls_model, out_dir = result.hls_model, result.out_dir
+    tool = BUILD_TOOLS[options.backend]
+    if shutil.which(tool) is None:
+        raise UserError(
+            f"--build needs {tool!r} on PATH ({options.backend} backend) and it is not installed; the project in "
+            f"{out_dir} is written and its C simulation checked; run synthesis where the vendor tools are"
+        )
+    if options.backend == "Quartus":
+        hls_model.build(synth=True)
+    else:
+        hls_model.build(csim=False, synth=True)
+
+
+def export(
+    run_dir: str | Path,
+    out_dir: str | Path,
+    backend: str = "Vitis",
+    io_type: str = "io_parallel",
+    strategy: str = "Latency",
+    reuse_factor: int = 1,
+    part: str | None = None,
+    clock_ns: float = 5.0,
+    build: bool = False,
+    max_samples: int | None = None,
+    da4ml: bool = False,
+) -> ExportResult:
+    """Write, compile and bit-exact-check an hls4ml project for a trained run.
+
+    Args:
+        run_dir: a run directory (``precisions.json``, ``exact_model.pt``, ``config.toml``).
+        out_dir: where to write the hls4ml project; ``csq_report.json`` lands there too.
+        backend, io_type, strategy, reuse_factor, part, clock_ns: see :class:`hls.config.ExportOptions`.
+        build: run synthesis afterwards (needs the vendor tool; without it a clear :class:`UserError`).
+        max_samples: check only the first N test samples (default: all).
+        da4ml: add da4ml's estimate to the report.
+
+    Returns:
+        The :class:`ExportResult` (``.passed``, ``.verdict``, ``.report``).
+
+    Example:
+        >>> result = export("runs/digits", "prj/digits")  # doctest: +SKIP
+        >>> print(result.verdict)  # doctest: +SKIP
+    """
+    options = ExportOptions(backend, io_type, strategy, reuse_factor, part, clock_ns)
+    run = load_run(run_dir)
+    x = run.test_inputs()
+    if max_samples is not None:
+        x = x[:max_samples]
+    return export_model(run.model, run.precisions, out_dir, x, options, build=build, da4ml=da4ml)

@@ -1,0 +1,158 @@
+"""Read a run directory for export: ``precisions.json`` + ``exact_model.pt`` (+ the data set named in config.toml).
+
+Only the hand-off contract (``docs/precisions_v1.md``) is used, never the trainer's internals. Every value is
+checked against it here, so hls4ml never sees an off-grid number (it would round it a second time, silently).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from csq_hw.errors import UserError
+from csq_hw.exact import EXACT_FORMAT, EXACT_VERSION, build_exact_model
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["Run", "load_run", "load_precisions", "check_grid", "as_int"]
+
+SCHEMA = "csq-hw/precisions"
+VERSION = 1
+
+
+@dataclass
+class Run:
+    """A loaded run: the precisions dict, the exact model (float32, eval mode) and where its data lives."""
+
+    run_dir: Path
+    precisions: dict[str, Any]
+    model: nn.Module
+    input_shape: tuple[int, ...]
+    dataset: str | None
+    data_dir: str | None
+
+    def test_inputs(self) -> np.ndarray:
+        """The run's test inputs, shape (N, *input_shape), float64."""
+        from csq_hw.data import load_dataset
+
+        if not self.dataset:
+            raise UserError(f"{self.run_dir}/config.toml names no [data] dataset; pass test inputs explicitly")
+        data = load_dataset(self.dataset, data_dir=self.data_dir).reshaped(self.input_shape)
+        return data.x_test.astype(np.float64)
+
+
+def load_precisions(path: Path) -> dict[str, Any]:
+    """Read and version-check ``precisions.json``."""
+    try:
+        prec = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; export needs a run directory written by `csq-hw train`") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); re-run `csq-hw train`") from None
+    if prec.get("schema") != SCHEMA or prec.get("version") != VERSION:
+        raise UserError(
+            f"{path} has schema {prec.get('schema')!r} version {prec.get('version')!r}; this exporter reads "
+            f"{SCHEMA!r} version {VERSION} (docs/precisions_v1.md)"
+        )
+    if prec.get("weight_step") != "pow2":
+        raise UserError(
+            f"{path}: weight_step is {prec.get('weight_step')!r}; only 'pow2' weights (int * 2^e) can be exported "
+            "bit-exactly; retrain with weight_step = 'pow2'"
+        )
+    if prec.get("full_precision"):
+        raise UserError(
+            f"{path}: layers {', '.join(prec['full_precision'])} are kept in full precision (float), which firmware "
+            "cannot reproduce bit-exactly; quantize them too (train with them as CSQ layers) to export"
+        )
+    return prec
+
+
+def as_int(values: torch.Tensor | np.ndarray, exponent: int, what: str) -> np.ndarray:
+    """``values / 2^exponent`` as int64; :class:`UserError` naming ``what`` if any value is off that grid."""
+    v = values.detach().double().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values, np.float64)
+    scaled = v * 2.0 ** (-exponent)
+    ints = np.round(scaled)
+    bad = np.flatnonzero(ints.ravel() != scaled.ravel())
+    if bad.size:
+        j = int(bad[0])
+        raise UserError(
+            f"{what}: value {v.ravel()[j]!r} is not a multiple of 2^{exponent} ({bad.size} such values); hls4ml would "
+            "round it a second time; re-export the run (the exact model must hold on-grid values)"
+        )
+    return ints.astype(np.int64)
+
+
+def _check_range(ints: np.ndarray, lo: int, hi: int, what: str) -> None:
+    if ints.size and (ints.min() < lo or ints.max() > hi):
+        raise UserError(f"{what}: integer values span [{ints.min()}, {ints.max()}], outside the declared [{lo}, {hi}]")
+
+
+def check_grid(prec: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
+    """Every weight, bias and BatchNorm value lies on its declared grid and inside its declared range."""
+    for entry in prec["layers"]:
+        name, w = entry["name"], entry["weight"]
+        key = f"{name}.layer.weight"
+        if key not in state:
+            raise UserError(f"exact model state has no {key!r}; precisions.json and exact_model.pt disagree")
+        pos = w["positions"]
+        if not pos:
+            ints = as_int(state[key], 0, f"{name} weight")
+            _check_range(ints, 0, 0, f"{name} weight (no bit positions selected)")
+        else:
+            ints = as_int(state[key], w["step_exponent"], f"{name} weight")
+            if np.any(ints % (1 << pos[0])):
+                raise UserError(f"{name} weight: integers use bits below the lowest selected position {pos[0]}")
+            top = sum(1 << b for b in pos)
+            _check_range(ints, -top, top, f"{name} weight")
+        bkey = f"{name}.layer.bias"
+        if (entry["bias"] is None) != (bkey not in state):
+            raise UserError(f"{name}: precisions.json and exact_model.pt disagree on whether the layer has a bias")
+        if entry["bias"] is not None:
+            b = entry["bias"]
+            bi = as_int(state[bkey], b["step_exponent"], f"{name} bias")
+            _check_range(bi, -(2 ** (b["bits"] - 1)), 2 ** (b["bits"] - 1) - 1, f"{name} bias")
+    for entry in prec.get("batchnorm", []):
+        name, bits = entry["name"], entry["bits"]
+        for part, exp_key in (("scale", "scale_step_exponent"), ("shift", "shift_step_exponent")):
+            ints = as_int(state[f"{name}.{part}"], entry[exp_key], f"{name} {part}")
+            _check_range(ints, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1, f"{name} {part}")
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Load and validate a run directory (see the module docstring); raises :class:`UserError` on any problem."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory {run_dir} does not exist; pass the directory `csq-hw train` wrote")
+    prec = load_precisions(run_dir / "precisions.json")
+    path = run_dir / "exact_model.pt"
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; the run did not finish (re-run `csq-hw train`)") from None
+    if not isinstance(blob, dict) or blob.get("format") != EXACT_FORMAT or blob.get("version") != EXACT_VERSION:
+        raise UserError(f"{path} is not a {EXACT_FORMAT!r} version {EXACT_VERSION} file; re-run `csq-hw train`")
+    state = blob["state_dict"]
+    check_grid(prec, state)
+    model = build_exact_model(prec)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "state mismatch"
+        raise UserError(f"{path} does not fit the model in precisions.json: {first}") from None
+    dataset = data_dir = None
+    cfg_path = run_dir / "config.toml"
+    if cfg_path.is_file():
+        data_cfg = tomllib.loads(cfg_path.read_text()).get("data", {})
+        dataset, data_dir = data_cfg.get("dataset"), data_cfg.get("data_dir")
+    shape = tuple(int(d) for d in prec["model"]["input_shape"])
+    return Run(run_dir, prec, model.float().eval(), shape, dataset, data_dir)
