@@ -1,0 +1,57 @@
+"""``csq-hw export RUN_DIR --out PROJECT_DIR``: hls4ml project from a trained run, compiled and bit-exact checked.
+
+The ``hls`` package (extra ``csq-hw[hls]``) is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import UserError
+
+HELP = "write an hls4ml project for a trained run, compile its C simulation and prove it bit-exact"
+
+_BACKENDS = ("Vitis", "Vivado", "Quartus", "Catapult")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by `csq-hw train`")
+    parser.add_argument("--out", required=True, metavar="PROJECT_DIR", help="hls4ml project directory to write")
+    parser.add_argument("--backend", default="Vitis", help=f"one of {', '.join(_BACKENDS)} (default Vitis)")
+    parser.add_argument("--io-type", default="io_parallel", help="io_parallel (default) or io_stream")
+    parser.add_argument("--strategy", default="Latency", help="Latency (default), Resource or distributed_arithmetic")
+    parser.add_argument("--reuse-factor", type=int, default=1, help="reuse factor of every Linear/Conv (default 1)")
+    parser.add_argument("--part", default=None, help="FPGA part (default: the backend's)")
+    parser.add_argument("--clock-ns", type=float, default=5.0, help="clock period in ns (default 5)")
+    parser.add_argument("--max-samples", type=int, default=None, help="check only the first N test samples")
+    parser.add_argument("--da4ml", action="store_true", help="add da4ml's estimate to csq_report.json (slow once)")
+    parser.add_argument("--build", action="store_true", help="run synthesis afterwards (needs the vendor tools)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import hls
+    except ModuleNotFoundError as exc:
+        if exc.name == "hls4ml":
+            raise UserError("csq-hw export needs hls4ml; install the HLS extra: pip install csq-hw[hls]") from None
+        raise
+    result = hls.export(
+        args.run_dir,
+        args.out,
+        backend=args.backend,
+        io_type=args.io_type,
+        strategy=args.strategy,
+        reuse_factor=args.reuse_factor,
+        part=args.part,
+        clock_ns=args.clock_ns,
+        max_samples=args.max_samples,
+        da4ml=args.da4ml,
+    )
+    seconds = result.report["seconds"]["write_compile"]
+    print(f"wrote {result.out_dir} (write + compile {seconds:.1f} s); report: {result.out_dir / 'csq_report.json'}")
+    print(result.verdict)
+    if not result.passed:
+        return 1
+    if args.build:
+        hls.build_project(result)
+    return 0
