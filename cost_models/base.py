@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["LayerGeometry", "LayerBits", "CostModel", "SumOverLayers", "CostError"]
+__all__ = ["LayerGeometry", "LayerBits", "CostModel", "SumOverLayers", "CostError", "weight_width", "parse_options"]
 
 
 class CostError(ValueError):
@@ -49,6 +49,8 @@ class LayerGeometry:
         n_bias: number of biases (0 if the layer has none).
         fan_in: products summed per output = in_channels / groups * prod(kernel).
         n_outputs: output activations per sample = prod(out_shape).
+        valid_macs: products that touch a real (non-padding) input; ``-1`` (unknown) means ``macs``. HGQ2's
+            EBOPs count these (a padded input has 0 bits).
     """
 
     name: str
@@ -64,6 +66,7 @@ class LayerGeometry:
     n_bias: int
     fan_in: int
     n_outputs: int
+    valid_macs: int = -1
 
     @property
     def n_inputs(self) -> int:
@@ -72,6 +75,11 @@ class LayerGeometry:
         for d in self.in_shape:
             n *= d
         return n
+
+    @property
+    def n_valid_macs(self) -> int:
+        """Products on real inputs (``macs`` when padding is unknown or absent)."""
+        return self.macs if self.valid_macs < 0 else self.valid_macs
 
     @property
     def output_pixels(self) -> int:
@@ -163,3 +171,46 @@ class SumOverLayers:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, unit={self.unit!r})"
+
+
+def weight_width(bits: LayerBits, which: str = "count", count_sign: bool = False) -> torch.Tensor:
+    """The weight width a model prices: ``"count"`` (selected positions, ``bits.weight``) or ``"span"``
+    (``bits.span``), plus one sign bit when ``count_sign`` and the weights are signed. 0-dim, differentiable."""
+    if which not in ("count", "span"):
+        raise CostError(f"weight width must be 'count' or 'span', got {which!r}")
+    b = bits.weight if which == "count" else bits.span
+    if count_sign and bits.weight_signed:
+        b = b + 1.0
+    return b
+
+
+def parse_options(model: str, arg: str | None, flags: tuple[str, ...], numeric: tuple[str, ...]) -> dict[str, object]:
+    """Parse a registry argument such as ``"resource,rf4,tau10"`` into ``{"resource": True, "rf": 4, "tau": 10}``.
+
+    ``flags`` are bare words; ``numeric`` are prefixes followed by a positive number. Unknown words raise a
+    :class:`CostError` listing what ``model`` accepts.
+    """
+    out: dict[str, object] = {}
+    for word in (arg or "").split(","):
+        word = word.strip()
+        if not word:
+            continue
+        if word in flags:
+            out[word] = True
+            continue
+        for key in numeric:
+            if word.startswith(key) and len(word) > len(key):
+                try:
+                    val = float(word[len(key) :])
+                except ValueError:
+                    break
+                if not val > 0:
+                    break
+                out[key] = val
+                break
+        else:
+            choices = ", ".join([*flags, *(f"{k}N" for k in numeric)])
+            raise CostError(f"unknown option {word!r} for cost model {model!r}; options: {choices}")
+        if word not in flags and not any(word.startswith(k) and k in out for k in numeric):
+            raise CostError(f"option {word!r} for cost model {model!r} needs a positive number, e.g. {numeric[0]}4")
+    return out

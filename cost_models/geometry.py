@@ -32,6 +32,23 @@ def _op_kind(m: nn.Module) -> str | None:
     return None
 
 
+def _valid_macs(m: nn.Module, x: torch.Tensor, kernel: tuple[int, ...], cout: int, cin_per_group: int) -> int:
+    """Products whose input is not padding: a ones-convolution of a ones input, times the channel counts."""
+    conv = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d}[len(kernel)]
+    ones = torch.ones((1, 1, *x.shape[2:]), dtype=torch.float64)
+    try:
+        hits = conv(
+            ones,
+            torch.ones((1, 1, *kernel), dtype=torch.float64),
+            stride=m.stride,
+            padding=m.padding,
+            dilation=m.dilation,
+        )
+    except (AttributeError, TypeError, RuntimeError):  # duck-typed layer without conv attributes
+        return -1
+    return int(round(float(hits.sum()))) * cout * cin_per_group
+
+
 def is_weight_layer(m: nn.Module) -> bool:
     """True for Linear/Conv1d/Conv2d modules and modules that duck-type them."""
     return _op_kind(m) is not None
@@ -59,7 +76,9 @@ def trace_geometry(
     def make_hook(name: str, m: nn.Module, op: str):
         def hook(_mod: nn.Module, args: tuple, out: torch.Tensor) -> None:
             if name in seen:
-                raise CostError(f"layer {name!r} is called twice in one forward pass; geometry needs one call per layer")
+                raise CostError(
+                    f"layer {name!r} is called twice in one forward pass; geometry needs one call per layer"
+                )
             seen.add(name)
             x = args[0]
             in_shape = tuple(int(d) for d in x.shape[1:])
@@ -74,6 +93,7 @@ def trace_geometry(
             fan_in = (cin // groups) * math.prod(kernel)
             n_out = math.prod(out_shape)
             has_bias = getattr(m, "bias", None) is not None
+            valid = n_out * fan_in if op == "linear" else _valid_macs(m, x, kernel, cout, cin // groups)
             records.append(
                 LayerGeometry(
                     name=name,
@@ -89,6 +109,7 @@ def trace_geometry(
                     n_bias=cout if has_bias else 0,
                     fan_in=fan_in,
                     n_outputs=n_out,
+                    valid_macs=valid,
                 )
             )
 
