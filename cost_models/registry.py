@@ -24,6 +24,7 @@ __all__ = [
     "parse_budget",
     "uniform_bits",
     "split_budget_spec",
+    "parse_budgets",
 ]
 
 _FACTORIES: dict[str, Callable[[str | None], CostModel]] = {}
@@ -41,14 +42,29 @@ def available() -> list[str]:
 
 
 def get_cost_model(name: str) -> CostModel:
-    """The cost model registered as ``name``; raises :class:`CostError` naming the known ones otherwise."""
+    """The cost model registered as ``name``; raises :class:`CostError` naming the known ones otherwise.
+
+    ``a+0.5*b`` (a weighted sum) and ``a/u8`` (normalised by the cost at uniform 8 bits) combine registered names;
+    see :mod:`cost_models.combine`.
+    """
     _load_builtins()
+    name = name.strip()
+    combined = "+" in name or "*" in name or "/u" in name
+    if combined and name not in _FACTORIES and not name.startswith("latency:table="):
+        from .combine import parse_combination
+
+        return parse_combination(name, _get_single)
+    return _get_single(name)
+
+
+def _get_single(name: str) -> CostModel:
     name = name.strip()
     if name in _FACTORIES:
         return _FACTORIES[name](None)
-    for key, factory in _FACTORIES.items():
+    # longest matching prefix first, so "latency:table=" wins over "latency:"
+    for key in sorted(_FACTORIES, key=len, reverse=True):
         if key.endswith(("=", ":")) and name.startswith(key) and len(name) > len(key):
-            return factory(name[len(key) :])
+            return _FACTORIES[key](name[len(key) :])
     raise CostError(f"unknown cost kind {name!r}; choose one of: {', '.join(available())}")
 
 
@@ -115,6 +131,15 @@ def parse_budget(
     if not (target > 0 and target < float("inf")):
         raise CostError(f"budget {spec!r} resolves to {target}; give a positive, finite value")
     return Budget(cost=cost, value=target, spec=spec)
+
+
+def parse_budgets(
+    specs: Sequence[str],
+    geometry: Sequence[LayerGeometry],
+    bits_at: Callable[[float, float], dict[str, LayerBits]] | None = None,
+) -> list[Budget]:
+    """Several constraints at once: one :class:`Budget` per ``KIND=VALUE`` (all must hold)."""
+    return [parse_budget(s, geometry, bits_at) for s in specs]
 
 
 _LOADED = False
