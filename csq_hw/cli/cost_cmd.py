@@ -1,0 +1,156 @@
+"""``csq-hw cost``: a per-layer table of hardware costs for a model at uniform bits or for a trained run.
+
+Examples::
+
+    csq-hw cost --model jet-mlp --bits 6                 # 6-bit weights and activations, every built-in model
+    csq-hw cost --model jet-mlp --bits 6,8 --cost bops --cost latency:bismo --cost lut
+    csq-hw cost --run runs/jet-bops --json               # a trained run (precisions.json), machine-readable
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from cost_models import LayerBits, trace_geometry
+from cost_models.report import cost_table, default_report_models
+
+from ..errors import UserError
+
+HELP = "Print per-layer hardware costs (size, BOPs, EBOPs, latency, FPGA, energy) of a model or a trained run."
+MAX_BITS = 32
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="architecture name (jet-mlp, digits-mlp, digits-cnn, mnist1d-cnn, resnet20)")
+    src.add_argument("--run", type=Path, help="trained run directory holding precisions.json")
+    p.add_argument("--bits", help="uniform bits with --model: W (weights and activations) or W,A; 1..32")
+    p.add_argument("--bias-bits", type=float, default=0.0, help="bias bits with --model (default 0: not counted)")
+    p.add_argument(
+        "--cost",
+        action="append",
+        metavar="KIND",
+        help="cost model (repeatable), e.g. bops, latency:bismo, lut:resource,rf4; default: all built-ins",
+    )
+    p.add_argument(
+        "--layer-widths",
+        action="store_true",
+        help="with --run: price layer widths only, ignoring the exact weights in exact_model.pt",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def parse_bits(text: str) -> tuple[float, float]:
+    """``"6"`` -> (6, 6); ``"6,8"`` -> (6, 8); integers in 1..32."""
+    parts = text.split(",")
+    if len(parts) not in (1, 2):
+        raise UserError(f"--bits {text!r}: give W or W,A (e.g. 6 or 6,8)")
+    try:
+        vals = [int(x) for x in parts]
+    except ValueError:
+        raise UserError(f"--bits {text!r}: bits must be integers (e.g. 6 or 6,8)") from None
+    if any(not 1 <= v <= MAX_BITS for v in vals):
+        raise UserError(f"--bits {text!r}: bits must be between 1 and {MAX_BITS}")
+    return float(vals[0]), float(vals[-1])
+
+
+def _from_model(args: argparse.Namespace):
+    from ..models import build_model, model_info
+
+    if not args.bits:
+        raise UserError("--model needs --bits W or W,A (e.g. --bits 6)")
+    w, a = parse_bits(args.bits)
+    info = model_info(args.model)
+    geometry = trace_geometry(build_model(args.model), info.input_shape)
+    t = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
+    bits = {g.name: LayerBits(t(w), t(a), t(w), t(args.bias_bits if g.n_bias else 0.0)) for g in geometry}
+    meta = {"model": args.model, "w_bits": w, "a_bits": a, "bias_bits": args.bias_bits}
+    return geometry, bits, meta
+
+
+def load_precisions(run: Path) -> dict:
+    """``run/precisions.json`` after checking its schema and version (docs/precisions_v1.md)."""
+    path = run / "precisions.json"
+    if not path.is_file():
+        raise UserError(f"{path} not found; give a run directory written by csq-hw train")
+    try:
+        prec = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); rerun the export") from None
+    if not isinstance(prec, dict) or prec.get("schema") != "csq-hw/precisions" or prec.get("version") != 1:
+        got = (prec.get("schema"), prec.get("version")) if isinstance(prec, dict) else type(prec).__name__
+        raise UserError(
+            f"{path}: schema/version {got} is not ('csq-hw/precisions', 1); this csq-hw reads version 1 only"
+        )
+    return prec
+
+
+def _exact_weights(run: Path, prec: dict) -> dict[str, torch.Tensor]:
+    path = run / "exact_model.pt"
+    if not path.is_file():
+        return {}
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    sd = state.get("state_dict", {}) if isinstance(state, dict) else {}
+    out = {}
+    for layer in prec["layers"]:
+        key, step = f"{layer['name']}.layer.weight", layer["weight"].get("step")
+        if key in sd and step:
+            out[layer["name"]] = torch.round(sd[key].double() / float(step))
+    return out
+
+
+def _from_run(args: argparse.Namespace):
+    from ..models import build_model
+
+    prec = load_precisions(args.run)
+    try:
+        model_spec, layers = prec["model"], prec["layers"]
+        names = {entry["name"] for entry in layers}
+        model = build_model(model_spec["name"], **model_spec.get("kwargs", {}))
+        geometry = trace_geometry(model, tuple(model_spec["input_shape"]), include=lambda n, _m: n in names)
+    except KeyError as exc:
+        raise UserError(f"{args.run}/precisions.json lacks key {exc}; see docs/precisions_v1.md") from None
+    missing = names - {g.name for g in geometry}
+    if missing:
+        raise UserError(f"{args.run}/precisions.json names layers {sorted(missing)} that {model_spec['name']} lacks")
+    values = {} if args.layer_widths else _exact_weights(args.run, prec)
+    t = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
+    bits = {}
+    for entry in layers:
+        w, inp, bias = entry["weight"], entry["input"], entry.get("bias")
+        bits[entry["name"]] = LayerBits(
+            weight=t(w["bits"]),
+            act=t(inp["bits"]),
+            weight_span=t(w.get("span_bits", w["bits"])),
+            bias=t(bias["bits"] if bias else 0),
+            act_signed=bool(inp.get("signed", False)),
+            weight_values=values.get(entry["name"]),
+        )
+    meta = {"run": str(args.run), "model": model_spec["name"], "exact_weights": bool(values)}
+    return geometry, bits, meta
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.run is not None and args.bits:
+        raise UserError("--bits applies to --model; a run's bits come from its precisions.json")
+    geometry, bits, meta = _from_run(args) if args.run is not None else _from_model(args)
+    names = args.cost or default_report_models()
+    table = cost_table(geometry, bits, names)
+    if args.json:
+        records = {
+            layer: {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for layer, row in table.to_dict(orient="index").items()
+        }
+        print(json.dumps({"meta": meta, "costs": records}, indent=1))
+        return 0
+    import pandas as pd
+
+    with pd.option_context("display.max_columns", None, "display.width", 200, "display.float_format", "{:,.6g}".format):
+        print(", ".join(f"{k}={v}" for k, v in meta.items()))
+        print(table.to_string())
+    return 0
