@@ -1,0 +1,82 @@
+"""``csq-hw cost``: uniform bits, a (fake) trained run, JSON output and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from csq_hw.cli.main import main
+
+
+def _precisions(tmp_path, **over):
+    # jet-mlp 16-64-32-32-5; module names of nn.Sequential: 0, 2, 4, 6
+    layers = []
+    for name, (w, span, a, signed) in zip(
+        ["0", "2", "4", "6"], [(4, 5, 8, True), (3, 3, 6, False), (3, 4, 6, False), (5, 6, 6, False)], strict=True
+    ):
+        layers.append({
+            "name": name, "op": "linear",
+            "weight": {"bits": w, "span_bits": span, "step": 2.0**-4, "step_exponent": -4},
+            "bias": {"bits": 12, "step_exponent": -8},
+            "input": {"bits": a, "signed": signed},
+        })  # fmt: skip
+    prec = {"schema": "csq-hw/precisions", "version": 1, "layers": layers,
+            "model": {"name": "jet-mlp", "kwargs": {}, "input_shape": [16], "n_classes": 5}}  # fmt: skip
+    prec.update(over)
+    (tmp_path / "precisions.json").write_text(json.dumps(prec))
+    return tmp_path
+
+
+def test_model_uniform_bits_table(capsys):
+    assert main(["cost", "--model", "jet-mlp", "--bits", "6", "--cost", "bops", "--cost", "size"]) == 0
+    out = capsys.readouterr().out
+    assert "bops [BOP]" in out and "153,216" in out and "25,536" in out  # 4,256 * 36 and 4,256 * 6
+
+
+def test_model_json_w_a(capsys):
+    assert main(["cost", "--model", "jet-mlp", "--bits", "6,8", "--cost", "bops", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["costs"]["TOTAL"]["bops [BOP]"] == 4256 * 48
+    assert data["costs"]["0"]["bops [BOP]"] == 1024 * 48
+
+
+def test_run_directory(tmp_path, capsys):
+    run = _precisions(tmp_path)
+    assert main(["cost", "--run", str(run), "--cost", "bops", "--cost", "size", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)["costs"]
+    # bops = sum MACs * b_w * b_a = 1,024*4*8 + 2,048*3*6 + 1,024*3*6 + 160*5*6 = 32,768 + 36,864 + 18,432 + 4,800
+    assert data["TOTAL"]["bops [BOP]"] == 92_864
+    # size = weights * bits + 133 biases * 12 = 4,096 + 6,144 + 3,072 + 800 + 1,596
+    assert data["TOTAL"]["size [bit]"] == 15_708
+
+
+def test_default_models_on_run(tmp_path, capsys):
+    assert main(["cost", "--run", str(_precisions(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    for col in ("ebops", "latency:bismo", "lut [LUT]", "energy [pJ]"):
+        assert col in out
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--model", "jet-mlp"], "--model needs --bits"),
+        (["--model", "jet-mlp", "--bits", "40"], "between 1 and 32"),
+        (["--model", "jet-mlp", "--bits", "6,x"], "must be integers"),
+        (["--model", "nope", "--bits", "6"], "unknown model 'nope'"),
+        (["--model", "jet-mlp", "--bits", "6", "--cost", "latency:tpu"], "unknown accelerator 'tpu'"),
+    ],
+)
+def test_bad_input_one_line(argv, match, capsys):
+    assert main(["cost", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and "\n" not in err
+
+
+def test_run_wrong_schema(tmp_path, capsys):
+    run = _precisions(tmp_path, version=2)
+    assert main(["cost", "--run", str(run)]) == 2
+    assert "is not ('csq-hw/precisions', 1)" in capsys.readouterr().err
+    assert main(["cost", "--run", str(tmp_path / "nowhere")]) == 2
+    assert "precisions.json not found" in capsys.readouterr().err

@@ -1,0 +1,165 @@
+"""Cost models at integer bits equal hand-derived values (arithmetic in the comments).
+
+Jet tagger MLP 16-64-32-32-5: MACs 1,024 + 2,048 + 1,024 + 160 = 4,256; weights = MACs (dense); biases 133.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from cost_models import LayerBits, get_cost_model, trace_geometry, uniform_bits
+from cost_models.fpga import FpgaCost
+
+
+def jet_geometry():
+    layers = [
+        nn.Linear(16, 64),
+        nn.ReLU(),
+        nn.Linear(64, 32),
+        nn.ReLU(),
+        nn.Linear(32, 32),
+        nn.ReLU(),
+        nn.Linear(32, 5),
+    ]
+    return trace_geometry(nn.Sequential(*layers), (16,))
+
+
+def total(name: str, w: float, a: float, bias: float = 0.0, geometry=None) -> float:
+    geometry = geometry or jet_geometry()
+    return float(get_cost_model(name)(geometry, uniform_bits(geometry, w, a, bias)))
+
+
+def test_jet_geometry():
+    g = jet_geometry()
+    assert [x.macs for x in g] == [1024, 2048, 1024, 160]
+    assert sum(x.macs for x in g) == 4256
+    assert sum(x.n_bias for x in g) == 64 + 32 + 32 + 5 == 133
+
+
+def test_size():
+    # 4,256 weights * 6 bits + 133 biases * 10 bits = 25,536 + 1,330 = 26,866 bit
+    assert total("size", 6, 6, bias=10) == 26866
+    # span variant with span 8, count 6: 4,256 * 8 = 34,048
+    g = jet_geometry()
+    t = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
+    bits = {x.name: LayerBits(t(6), t(6), weight_span=t(8)) for x in g}
+    assert float(get_cost_model("size:span")(g, bits)) == 34048
+    assert float(get_cost_model("size")(g, bits)) == 25536
+
+
+@pytest.mark.parametrize("b, expected", [(16, 1_089_536), (8, 272_384), (6, 153_216), (4, 68_096)])
+def test_bops_simple(b, expected):
+    # MACs * b^2 = 4,256 * 256 / 64 / 36 / 16 (reference, section 1)
+    assert total("bops", b, b) == expected == 4256 * b * b
+
+
+def test_bops_uniq():
+    # MACs * (b_w*b_a + b_w + b_a + log2 n), n = 16, 64, 32, 32:
+    # 1,024*(36+12+4) + 2,048*(36+12+6) + 1,024*(36+12+5) + 160*(36+12+5) = 53,248 + 110,592 + 54,272 + 8,480
+    assert total("bops-uniq", 6, 6) == 226_592
+    # weights 4, activations 8: 1,024*(32+12+4) + 2,048*(32+12+6) + 1,024*(32+12+5) + 160*(32+12+5)
+    assert total("bops-uniq", 4, 8) == 1024 * 48 + 2048 * 50 + 1024 * 49 + 160 * 49
+
+
+def test_ebops_dense_and_bias():
+    # dense: MACs * b_a * b_w + units * b_b = 4,256 * 6 * 6 + 133 * 10 = 153,216 + 1,330
+    assert total("ebops", 6, 6, bias=10) == 154_546
+
+
+def test_ebops_conv_counts_only_real_inputs():
+    # 8x8 input, 3x3 kernel, padding 1: valid taps per output summed over rows = 2 + 6*3 + 2 = 22 per axis,
+    # 22^2 = 484 per (in, out) channel pair; 1 * 4 channels -> 1,936 products; * 5 * 3 bits = 29,040.
+    # Bias term, HGQ2's literal form: in_spatial (64) * filters (4) * b_b (2) = 512.
+    g = trace_geometry(nn.Sequential(nn.Conv2d(1, 4, 3, padding=1)), (1, 8, 8))
+    assert g[0].macs == 64 * 9 * 4 and g[0].valid_macs == 1936
+    assert total("ebops", 3, 5, bias=2, geometry=g) == 1936 * 15 + 512
+
+
+def test_ebops_exact_weights_price_each_value():
+    # one dense 2->2 layer, weights [[4, 0], [-12, 1]] in steps; layer LSB tz = 0, widths bit_length: 3, 0, 4, 1
+    # -> sum 8; EBOPs = b_a (5) * 8 = 40; a zero weight costs nothing
+    g = trace_geometry(nn.Sequential(nn.Linear(2, 2, bias=False)), (2,))
+    t = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
+    bits = {g[0].name: LayerBits(t(4), t(5), t(4), weight_values=torch.tensor([[4.0, 0.0], [-12.0, 1.0]]))}
+    assert float(get_cost_model("ebops")(g, bits)) == 40
+
+
+def test_energy_jet_layer0():
+    # layer 0: MACs 1,024, n = 16, b_wt = 6 + sign = 7, b_a = 6.
+    # e_mul = 0.0029948 * 42 + 0.0010417 * sqrt(42); e_add = 0.003125 * (7 + 6 + log2 16 = 17) = 0.053125
+    # memory: (1,024 * 7 + 16 * 6) bits * 10/64 pJ = 7,264 * 0.15625 = 1,135.0
+    e_mul = 0.0029948 * 42 + 0.0010417 * math.sqrt(42)
+    expected = 1024 * (e_mul + 0.053125) + 1135.0
+    g = jet_geometry()
+    got = get_cost_model("energy").per_layer(g, uniform_bits(g, 6, 6))
+    assert float(got[g[0].name]) == pytest.approx(expected, rel=1e-12)
+    # QKeras anchors: e_mul(8 x 8) = 0.2 pJ (Horowitz int8 mult)
+    assert 0.0029948 * 64 + 0.0010417 * 8 == pytest.approx(0.2, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "name, w, a, expected",
+    [
+        # BISMO 2x64x2: ceil(C/2) * ceil(K/64) * ceil(1/2) * w * a: (32 + 16 + 16 + 3) * 36 = 2,412
+        # (memory, e.g. layer 0: (1,024*6 + 16*6)/64 = 98 cycles, is below compute)
+        ("latency:bismo", 6, 6, (32 + 16 + 16 + 3) * 36),
+        ("latency:bismo", 4, 8, (32 + 16 + 16 + 3) * 32),
+        # Loom FC = ceil(MACs/2,048) * w = 6 per layer, but memory at 256 bit/cycle dominates:
+        # ceil((1,024*6 + 16*6)/256) = 25, ceil((2,048*6 + 64*6)/256) = 50, ceil((1,024*6 + 32*6)/256) = 25,
+        # layer 3: max(6, ceil((160*6 + 32*6)/256) = 5) = 6 -> 106
+        ("latency:loom", 6, 6, 25 + 50 + 25 + 6),
+        # Bit Fusion at 6/6: factor floor(8/6)^2 = 1, compute ceil(MACs/512) = 2, 4, 2, 1; memory in 8-bit containers
+        # at 192 bit/cycle: ceil(8,320/192) = 44, ceil(16,896/192) = 88, ceil(8,448/192) = 44, ceil(1,536/192) = 8
+        ("latency:bitfusion", 6, 6, 44 + 88 + 44 + 8),
+        # Stripes FC: ceil(MACs/4,096) = 1 per layer; memory, 16-bit containers at 4,096 bit/cycle:
+        # ceil(16,640/4,096) = 5, ceil(33,792/4,096) = 9, ceil(16,896/4,096) = 5, ceil(3,072/4,096) = 1
+        ("latency:stripes", 6, 6, 5 + 9 + 5 + 1),
+    ],
+)
+def test_latency_models(name, w, a, expected):
+    assert total(name, w, a) == expected
+
+
+def test_latency_ns_and_batch():
+    # BISMO at 200 MHz: 2,412 cycles * 5 ns = 12,060 ns; batch 16: ceil(16/2) = 8 column tiles instead of 1
+    assert total("latency:bismo,ns", 6, 6) == pytest.approx(12_060)
+    assert total("latency:bismo,b16", 6, 6) == (32 + 16 + 16 + 3) * 36 * 8
+
+
+def test_bitfusion_conv_fusion_factor():
+    # 2/2 bits: factor floor(8/2)^2 = 16 -> ceil(MACs / (512*16)); conv 16->64, 3x3, 16x16 'same': MACs = 2,359,296
+    g = trace_geometry(nn.Sequential(nn.Conv2d(16, 64, 3, padding=1)), (16, 16, 16))
+    assert g[0].macs == 256 * 144 * 64 == 2_359_296
+    assert total("latency:bitfusion", 2, 2, geometry=g) == math.ceil(2_359_296 / 8192)  # = 288 > memory 12
+
+
+def test_fpga_dsp_threshold_and_bram_ff():
+    # Latency RF=1, tau = 9 on W_w = span + sign: span 8 -> W 9 -> one DSP48 (ceil(8/27)*ceil(9/18)) per weight
+    assert total("dsp", 8, 8) == 4256
+    assert total("dsp", 7, 8) == 0
+    # W = 21 > 18 and b_a = 30 > 27: 2 * 2 DSPs per product
+    assert total("dsp", 20, 30) == 4 * 4256
+    # Resource, RF 4: BRAM36 = ceil(N_w * W_w / (RF * 36)) = ceil(1,024*7/144) + ceil(2,048*7/144) + ... at 6 bits
+    expected = sum(math.ceil(n * 7 / 144) for n in (1024, 2048, 1024, 160))  # 50 + 100 + 50 + 8
+    assert total("bram:resource,rf4", 6, 6) == expected == 208
+    assert total("bram", 6, 6) == 0
+    # FF = n_in * b_a + C * (b_a + W_w + ceil(log2 n)): 16*6 + 64*(6+7+4) = 1,184 for layer 0
+    g = jet_geometry()
+    assert float(get_cost_model("ff").per_layer(g, uniform_bits(g, 6, 6))[g[0].name]) == 1184
+
+
+def test_fpga_lut_formula():
+    # coefficients (1, 2, 3, 4), layer 0 at 6/6: T = 1,024*6 = 6,144; T*b_a = 36,864; T*s = 36,864;
+    # C*(b_a + s + log2 16) = 64*16 = 1,024; LUT = 36,864 + 2*36,864 + 3*1,024 + 4*6,144 = 138,240
+    g = jet_geometry()
+    coeffs = {"layer": [1.0, 2.0, 3.0, 4.0], "weights": [1.0, 2.0, 3.0, 4.0]}
+    lut = FpgaCost("lut", coefficients=coeffs)
+    assert float(lut.per_layer(g, uniform_bits(g, 6, 6))[g[0].name]) == 138_240
+    # at span 8 (W = 9 >= tau) the products move to DSPs; only the adder tree, 3 * 64 * (6 + 8 + 4), stays in LUTs
+    assert float(lut.per_layer(g, uniform_bits(g, 8, 6))[g[0].name]) == 3 * 64 * 18
+    # the da strategy never uses DSPs
+    assert float(FpgaCost("lut", "da", coefficients=coeffs).per_layer(g, uniform_bits(g, 8, 6))[g[0].name]) > 3456
