@@ -49,7 +49,7 @@ class BitPlaneWeight(nn.Module):
         n_bits: int = 8,
         weight_step: str = "pow2",
         mask_init: float = 0.0,
-        plane_init: float = 1.0,
+        plane_init: float = 0.5,
         trainable_mask: bool = True,
     ) -> None:
         super().__init__()

@@ -45,6 +45,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "act_min_bits",
         "weight_step",
         "mask_init",
+        "plane_init",
         "bias_bits",
         "first_layer",
         "last_layer",
@@ -78,6 +79,7 @@ class TrainConfig:
     act_min_bits: int = 2
     weight_step: str = "pow2"
     mask_init: float = 0.0
+    plane_init: float = 0.5
     bias_bits: int = 16
     first_layer: str = "search"
     last_layer: str = "search"
@@ -127,6 +129,7 @@ class TrainConfig:
             act_min_bits=self.act_min_bits,
             weight_step=self.weight_step,
             mask_init=self.mask_init,
+            plane_init=self.plane_init,
             bias_bits=self.bias_bits,
             first_layer=self.first_layer,
             last_layer=self.last_layer,

@@ -36,6 +36,8 @@ class QuantConfig:
         act_max_bits, act_min_bits: the searched activation range (``act_bits="search"``).
         weight_step: ``"pow2"`` (exact fixed point, exportable) or ``"float"`` (paper-faithful, not exportable).
         mask_init: initial mask logit (0.0: every position selected by the hard mask ``m >= 0``).
+        plane_init: initial bit-plane logit magnitude (+a set, -a unset). Small values keep the planes trainable
+            while the temperature grows (sigmoid(T p) saturates once |T p| >> 1); 0.5 suits runs of 10-100 epochs.
         bias_bits: fixed bias width (signed).
         first_layer, last_layer: ``"search"`` (as every layer, the paper's CIFAR setting), ``"fixed"`` (weights at
             N bits and activations at ``act_max_bits``, not searched, still priced) or ``"float"`` (left in float:
@@ -49,6 +51,7 @@ class QuantConfig:
     act_min_bits: int = 2
     weight_step: str = "pow2"
     mask_init: float = 0.0
+    plane_init: float = 0.5
     bias_bits: int = 16
     first_layer: str = "search"
     last_layer: str = "search"
@@ -122,6 +125,7 @@ def convert(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
             n_bits=config.max_bits,
             weight_step=config.weight_step,
             mask_init=config.mask_init,
+            plane_init=config.plane_init,
             bias_bits=config.bias_bits,
             trainable_mask=searched,
         )

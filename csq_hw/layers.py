@@ -49,11 +49,12 @@ class CSQLayer(nn.Module):
         n_bits: int = 8,
         weight_step: str = "pow2",
         mask_init: float = 0.0,
+        plane_init: float = 0.5,
         bias_bits: int = 16,
         trainable_mask: bool = True,
     ) -> None:
         super().__init__()
-        self.weight_q = BitPlaneWeight(weight, n_bits, weight_step, mask_init, trainable_mask=trainable_mask)
+        self.weight_q = BitPlaneWeight(weight, n_bits, weight_step, mask_init, plane_init, trainable_mask)
         self.bias = nn.Parameter(bias.detach().clone()) if bias is not None else None
         self.bias_bits = int(bias_bits)
         self.act = act
