@@ -12,13 +12,15 @@ signed weight width, and ``acc = b_a + W_w + ceil(log2 n)`` the accumulator widt
   corpus (:mod:`cost_models.calibration`, ``benchmarks/cost_calibration.py``; stored in
   ``data/fpga_lut_coefficients.json`` with provenance)::
 
-      LUT = inst * [(1 - dsp) * (c1 * T * b_a + c2 * T * s + c4 * T) + c3 * C * (b_a + s + log2 n)]
+      LUT = inst * [(1 - dsp) * (c1 * T * b_a + c2 * T * s + c4 * T) + dsp * tree + c3 * C * (b_a + s + log2 n)]
 
   where, while training (layer widths only), ``T = N_w * b_w`` (terms of the shift-add trees) and ``s = s_w``;
   with exact ``weight_values``, ``T * b_a -> sum_ij csd(w_ij) * b_a``, ``T * s -> sum_ij csd(w_ij) * m_ij``,
   ``T -> sum_ij csd(w_ij)``, ``s -> max m_ij`` (``csd`` = non-zero canonical-signed-digit count, ``m`` = the
   weight's magnitude width; a zero weight costs nothing), with a second coefficient set fitted that way.
-  Coefficients are non-negative (NNLS), so the cost is monotone in the bits.
+  Coefficients are non-negative (NNLS), so the cost is monotone in the bits except at the DSP threshold, where
+  the products leave the LUTs; what stays is the adder tree summing the DSP outputs,
+  ``tree = C * ((n - 1) * (b_a + W_w) + 2n)`` adder bits (1 LUT per bit; width + 1 per level, derived).
 * **Resource strategy, reuse factor RF** (``resource,rfN``): ``N_w * inst / RF`` time-shared multipliers of
   variable weights (``nnet_dense_resource.h``); a LUT multiplier costs ``1.1 * b_a * W_w`` (an 18 x 18 LUT
   multiplier is 365-401 LUT, hls4ml#99) plus the same adder tree; ``BRAM36 = ceil(N_w * W_w / (RF * 36))`` when
@@ -140,7 +142,14 @@ class FpgaCost(SumOverLayers):
         if folded:
             return n_mult * (1 - self._on_dsp(span)) * LUT_PER_VAR_MULT_BIT * b_a * (span + 1) + inst * tree
         products = c[0] * x1 + c[1] * x2 + c[3] * x4
-        return inst * ((1 - self._on_dsp(span)) * products + tree)
+        on_dsp = self._on_dsp(span)
+        return inst * ((1 - on_dsp) * products + on_dsp * self._dsp_adder_tree(geom, b_a, span) + tree)
+
+    @staticmethod
+    def _dsp_adder_tree(geom: LayerGeometry, b_a: torch.Tensor, span: torch.Tensor) -> torch.Tensor:
+        """LUTs summing DSP products: ``C * ((n - 1) * (b_a + W_w) + 2n)`` adder bits (width +1 per tree level)."""
+        n = geom.fan_in
+        return geom.out_channels * ((n - 1) * (b_a + span + 1) + 2 * n)
 
 
 def fpga_from_arg(resource: str, arg: str | None) -> FpgaCost:

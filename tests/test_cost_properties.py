@@ -113,11 +113,12 @@ def test_relaxation_exact_at_integers_and_linear_between(name):
     assert c(3.5, 2.5) == pytest.approx((c(3, 2) + c(4, 2) + c(3, 3) + c(4, 3)) / 4)
 
 
-def test_lut_drops_at_dsp_threshold():
-    # documented non-monotonicity: span 8 (W 9) sends products to DSPs
+def test_lut_changes_regime_at_dsp_threshold():
+    # documented non-monotonicity: span 8 (W 9) sends the products to DSPs; the DSP count jumps from 0
     geometry = _geometry()
-    model = _model("lut")
+    lut, dsp = _model("lut"), _model("dsp")
     t = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
-    below = model(geometry, {g.name: LayerBits(t(7), t(6), t(7)) for g in geometry})
-    above = model(geometry, {g.name: LayerBits(t(8), t(6), t(8)) for g in geometry})
-    assert float(above) < float(below)
+    below = {g.name: LayerBits(t(7), t(6), t(7)) for g in geometry}
+    above = {g.name: LayerBits(t(8), t(6), t(8)) for g in geometry}
+    assert float(dsp(geometry, below)) == 0 and float(dsp(geometry, above)) > 0
+    assert float(lut(geometry, above)) != float(lut(geometry, below))

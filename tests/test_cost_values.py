@@ -159,7 +159,8 @@ def test_fpga_lut_formula():
     coeffs = {"layer": [1.0, 2.0, 3.0, 4.0], "weights": [1.0, 2.0, 3.0, 4.0]}
     lut = FpgaCost("lut", coefficients=coeffs)
     assert float(lut.per_layer(g, uniform_bits(g, 6, 6))[g[0].name]) == 138_240
-    # at span 8 (W = 9 >= tau) the products move to DSPs; only the adder tree, 3 * 64 * (6 + 8 + 4), stays in LUTs
-    assert float(lut.per_layer(g, uniform_bits(g, 8, 6))[g[0].name]) == 3 * 64 * 18
+    # at span 8 (W = 9 >= tau) the products move to DSPs; the LUTs keep the tree summing the DSP outputs,
+    # C * ((n - 1) * (b_a + W_w) + 2n) = 64 * (15 * (6 + 9) + 32) = 16,448, plus 3 * 64 * (6 + 8 + 4) = 3,456
+    assert float(lut.per_layer(g, uniform_bits(g, 8, 6))[g[0].name]) == 16_448 + 3_456
     # the da strategy never uses DSPs
     assert float(FpgaCost("lut", "da", coefficients=coeffs).per_layer(g, uniform_bits(g, 8, 6))[g[0].name]) > 3456
