@@ -101,7 +101,7 @@ def train_epoch(
             loss = loss + regularizer(geometry, soft_bits(model), hard_cost)
         if not torch.isfinite(loss):
             raise UserError(
-                f"loss became {float(loss)} at epoch {epoch}, step {j}; lower --lr or the budget strength "
+                f"loss became {float(loss.detach())} at epoch {epoch}, step {j}; lower --lr or the budget strength "
                 "(the last complete epoch is in checkpoint.pt)"
             )
         optimizer.zero_grad(set_to_none=True)
