@@ -1,0 +1,53 @@
+"""``csq-hw demo``: the main job on the embedded digits data, then the firmware export and its bit-exact check.
+
+Trains the digits MLP (64-64-32-10) with CSQ under a model-size budget of 3 bits per weight on average
+(``size=u3``), 30 epochs (about a minute on 2 CPU cores), then exports the run to an hls4ml project and proves it
+bit-exact in C simulation (needs ``pip install csq-hw[hls]`` and a C++ compiler).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+HELP = "train the digits MLP under a 3-bit size budget, export it to hls4ml and check it bit-exact"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
+    p.add_argument("--model", default="digits-mlp", help="digits-mlp (default) or digits-cnn")
+    p.add_argument("--budget", default="size=u3", help="KIND=VALUE budget (default size=u3)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-export", action="store_true", help="stop after training")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted demo run")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import TrainConfig
+    from ..errors import UserError
+    from ..run import train_run
+    from .train_cmd import print_summary
+
+    if args.model not in ("digits-mlp", "digits-cnn"):
+        raise UserError(f"demo model {args.model!r}; use digits-mlp or digits-cnn (or csq-hw train for the others)")
+    out = Path(args.out)
+    if not args.resume and (out / "summary.json").exists():  # a finished demo run is simply redone
+        for name in ("checkpoint.pt", "summary.json", "precisions.json", "exact_model.pt", "metrics.csv"):
+            (out / name).unlink(missing_ok=True)
+    cfg = TrainConfig(model=args.model, dataset="digits", budget=args.budget, epochs=args.epochs, seed=args.seed)
+    summary = train_run(cfg, out, resume=args.resume, progress=not args.no_progress)
+    print_summary(summary, out)
+    if args.no_export:
+        return 0
+    if importlib.util.find_spec("hls4ml") is None:
+        print("firmware export skipped: hls4ml is not installed; pip install 'csq-hw[hls]' and run "
+              f"csq-hw export {out} --out {out / 'hls_project'}")  # fmt: skip
+        return 0
+    from . import export_cmd
+
+    parser = argparse.ArgumentParser(prog="csq-hw export")
+    export_cmd.add_arguments(parser)
+    return int(export_cmd.run(parser.parse_args([str(out), "--out", str(out / "hls_project")])) or 0)
