@@ -198,19 +198,15 @@ def parse_options(model: str, arg: str | None, flags: tuple[str, ...], numeric: 
         if word in flags:
             out[word] = True
             continue
-        for key in numeric:
-            if word.startswith(key) and len(word) > len(key):
-                try:
-                    val = float(word[len(key) :])
-                except ValueError:
-                    break
-                if not val > 0:
-                    break
-                out[key] = val
-                break
-        else:
+        key = next((k for k in numeric if word.startswith(k) and len(word) > len(k)), None)
+        if key is None:
             choices = ", ".join([*flags, *(f"{k}N" for k in numeric)])
             raise CostError(f"unknown option {word!r} for cost model {model!r}; options: {choices}")
-        if word not in flags and not any(word.startswith(k) and k in out for k in numeric):
-            raise CostError(f"option {word!r} for cost model {model!r} needs a positive number, e.g. {numeric[0]}4")
+        try:
+            val = float(word[len(key) :])
+        except ValueError:
+            val = float("nan")
+        if not val > 0:
+            raise CostError(f"option {word!r} for cost model {model!r} needs a positive number, e.g. {key}4")
+        out[key] = val
     return out
