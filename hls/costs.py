@@ -47,7 +47,6 @@ def cost_estimates(
     precisions: dict[str, Any],
     model: nn.Module,
     input_shape: tuple[int, ...],
-    da4ml: bool = False,
 ) -> dict[str, Any]:
     """``{"models": {name: total}, "da4ml": ...}``; a failing cost model is reported, not raised."""
     bits = final_bits(precisions, model)
@@ -60,10 +59,6 @@ def cost_estimates(
     out: dict[str, Any] = {"models": models}
     if importlib.util.find_spec("da4ml") is None:
         out["da4ml"] = "not installed (pip install csq-hw[da4ml])"
-    elif not da4ml:
-        out["da4ml"] = "not requested (pass --da4ml; the first use JIT-compiles for about 2 minutes)"
     else:
-        from .da4ml_estimate import da4ml_estimate
-
-        out["da4ml"] = da4ml_estimate(model, precisions, input_shape)
+        out["da4ml"] = "installed; the da4ml estimate is not wired into the report yet"
     return out

@@ -88,7 +88,6 @@ def export_model(
     x_test: np.ndarray,
     options: ExportOptions | None = None,
     build: bool = False,
-    da4ml: bool = False,
 ) -> ExportResult:
     """Export an exact model (see :func:`export`; this entry takes the loaded pieces, e.g. for tests).
 
@@ -99,7 +98,6 @@ def export_model(
         x_test: test inputs (N, *input_shape); the check adds x2, x4 and out-of-range random inputs.
         options: backend, io type, strategy, reuse factor, part, clock.
         build: run the vendor flow after the check (needs the vendor tool on PATH).
-        da4ml: add da4ml's adder-cost estimate to the report (slow on first use: numba JIT).
     """
     options = options or ExportOptions()
     options.check_model({e["op"] for e in precisions["layers"]})
@@ -175,7 +173,7 @@ def export_model(
         "reuse_factors": rf,
         "planned_types": planned_types(precisions, geometry),
         "types": _types(hls_model),
-        "costs": cost_estimates(geometry, precisions, model, shape, da4ml=da4ml),
+        "costs": cost_estimates(geometry, precisions, model, shape),
         "seconds": {"reference": round(t_ref, 3), "write_compile": round(t_compile, 3)},
     }
     write_report(out_dir, report)
@@ -213,7 +211,6 @@ def export(
     clock_ns: float = 5.0,
     build: bool = False,
     max_samples: int | None = None,
-    da4ml: bool = False,
 ) -> ExportResult:
     """Write, compile and bit-exact-check an hls4ml project for a trained run.
 
@@ -223,7 +220,6 @@ def export(
         backend, io_type, strategy, reuse_factor, part, clock_ns: see :class:`hls.config.ExportOptions`.
         build: run synthesis afterwards (needs the vendor tool; without it a clear :class:`UserError`).
         max_samples: check only the first N test samples (default: all).
-        da4ml: add da4ml's estimate to the report.
 
     Returns:
         The :class:`ExportResult` (``.passed``, ``.verdict``, ``.report``).
@@ -237,4 +233,4 @@ def export(
     x = run.test_inputs()
     if max_samples is not None:
         x = x[:max_samples]
-    return export_model(run.model, run.precisions, out_dir, x, options, build=build, da4ml=da4ml)
+    return export_model(run.model, run.precisions, out_dir, x, options, build=build)

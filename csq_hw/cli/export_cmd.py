@@ -24,7 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--part", default=None, help="FPGA part (default: the backend's)")
     parser.add_argument("--clock-ns", type=float, default=5.0, help="clock period in ns (default 5)")
     parser.add_argument("--max-samples", type=int, default=None, help="check only the first N test samples")
-    parser.add_argument("--da4ml", action="store_true", help="add da4ml's estimate to csq_report.json (slow once)")
     parser.add_argument("--build", action="store_true", help="run synthesis afterwards (needs the vendor tools)")
 
 
@@ -45,7 +44,6 @@ def run(args: argparse.Namespace) -> int:
         part=args.part,
         clock_ns=args.clock_ns,
         max_samples=args.max_samples,
-        da4ml=args.da4ml,
     )
     seconds = result.report["seconds"]["write_compile"]
     print(f"wrote {result.out_dir} (write + compile {seconds:.1f} s); report: {result.out_dir / 'csq_report.json'}")
