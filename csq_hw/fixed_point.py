@@ -30,6 +30,21 @@ def ste_floor(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.floor(x) - x).detach()
 
 
+class _FixedSTE(torch.autograd.Function):
+    """Round-half-up + saturate in one node; gradient passes where the value is inside the range."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float, lo: int, hi: int) -> torch.Tensor:  # type: ignore[override]
+        y = torch.floor(x * scale + 0.5)
+        ctx.save_for_backward((y >= lo) & (y <= hi))
+        return torch.clamp(y, lo, hi) / scale
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (inside,) = ctx.saved_tensors
+        return grad * inside, None, None, None
+
+
 def quantize_fixed(x: torch.Tensor, k: int, i: int, f: int, ste: bool = False) -> torch.Tensor:
     """Quantize ``x`` to fixed point (k, i, f) with round-half-up and saturation.
 
@@ -42,7 +57,6 @@ def quantize_fixed(x: torch.Tensor, k: int, i: int, f: int, ste: bool = False) -
     width = k + i + f
     lo, hi = int_range(k, width)
     scale = 2.0**f
-    y = x * scale
-    y = ste_round(y) if ste else torch.floor(y + 0.5)
-    y = torch.clamp(y, lo, hi)
-    return y / scale
+    if ste and x.requires_grad:
+        return _FixedSTE.apply(x, scale, lo, hi)
+    return torch.clamp(torch.floor(x * scale + 0.5), lo, hi) / scale

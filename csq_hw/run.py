@@ -84,8 +84,15 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progr
     out = Path(out_dir)
     if not resume and (out / CHECKPOINT_NAME).exists():
         raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    device = pick_device(cfg.device)
     torch.set_flush_denormal(True)  # Adam's second moments of bit-plane gradients underflow at high T
+    try:
+        return _train(cfg, out, resume, progress)
+    finally:
+        torch.set_flush_denormal(False)  # torch's default; other code (hypothesis) checks for subnormals
+
+
+def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool) -> dict[str, Any]:
+    device = pick_device(cfg.device)
     info = model_info(cfg.model)
     data = load_dataset(cfg.dataset, data_dir=cfg.data_dir).reshaped(info.input_shape)
     if data.n_classes > info.n_classes:

@@ -22,6 +22,7 @@ from cost_models import LayerGeometry
 from .budget import BudgetRegularizer
 from .errors import UserError
 from .layer_bits import hard_bits, soft_bits
+from .layers import csq_layers
 
 __all__ = ["temperature", "lr_at", "make_optimizer", "EpochStats", "train_epoch", "evaluate", "batch_order"]
 
@@ -48,14 +49,22 @@ def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) 
         (no_decay if pname.endswith(("mask_logits", "gate_logits", "log2_step")) else decay).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=0.9)
-    return torch.optim.Adam(groups, lr=lr)
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, foreach=True)
+    return torch.optim.Adam(groups, lr=lr, foreach=True)
 
 
 def batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The sample order of one epoch, reproducible from ``(seed, epoch)``."""
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
     return torch.randperm(n, generator=g)
+
+
+def hard_state_key(model: nn.Module) -> tuple:
+    """Everything the exact bits depend on: the signs of all mask/gate logits and the activation signedness."""
+    parts = [torch.cat([la.weight_q.mask_logits.detach() >= 0, la.act.gate_logits.detach() >= 0]) for _, la in
+             csq_layers(model)]  # fmt: skip
+    signs = tuple(la.act.k for _, la in csq_layers(model))
+    return (torch.cat(parts).numpy().tobytes(), signs) if parts else ((), signs)
 
 
 @dataclass
@@ -87,6 +96,7 @@ def train_epoch(
     order = batch_order(len(x), seed, epoch).to(x.device)
     total_loss = correct = 0.0
     coef = hard_cost = 0.0
+    cost_cache: dict[tuple, float] = {}  # hard bits change only when a mask logit crosses 0
     for j, start in enumerate(range(0, len(x), batch_size)):
         idx = order[start : start + batch_size]
         xb, yb = x[idx], y[idx]
@@ -95,8 +105,11 @@ def train_epoch(
         logits = model(xb)
         loss = F.cross_entropy(logits, yb)
         if regularizer is not None and searching:
-            with torch.no_grad():
-                hard_cost = float(regularizer.budget.cost(geometry, hard_bits(model)))
+            key = hard_state_key(model)
+            if key not in cost_cache:
+                with torch.no_grad():
+                    cost_cache[key] = float(regularizer.budget.cost(geometry, hard_bits(model)))
+            hard_cost = cost_cache[key]
             coef = regularizer.coefficient(hard_cost)
             loss = loss + regularizer(geometry, soft_bits(model), hard_cost)
         if not torch.isfinite(loss):
