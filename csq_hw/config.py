@@ -49,6 +49,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "bias_bits",
         "first_layer",
         "last_layer",
+        "uniform",
     ),
     "data": ("dataset", "data_dir", "batch_size"),
     "train": (
@@ -83,6 +84,7 @@ class TrainConfig:
     bias_bits: int = 16
     first_layer: str = "search"
     last_layer: str = "search"
+    uniform: bool = False
     dataset: str = "digits"
     data_dir: str | None = None
     batch_size: int = 64
@@ -134,6 +136,7 @@ class TrainConfig:
             first_layer=self.first_layer,
             last_layer=self.last_layer,
             full_precision=full_precision,
+            uniform=self.uniform,
         )
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -155,7 +158,11 @@ def _coerce(name: str, value: Any) -> Any:
         return dict(value)
     if value is None:
         return None
-    if isinstance(default, bool) or default is None or isinstance(default, str):
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise UserError(f"config {name}={value!r} must be true or false")
+        return value
+    if default is None or isinstance(default, str):
         if name in ("ticket_epoch",) and isinstance(value, int):
             return value
         if not isinstance(value, str):

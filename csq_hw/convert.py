@@ -43,6 +43,8 @@ class QuantConfig:
             N bits and activations at ``act_max_bits``, not searched, still priced) or ``"float"`` (left in float:
             not exportable).
         full_precision: substrings of module names kept in float (ResNet-20's 1x1 shortcuts by default).
+        uniform: the uniform-precision baseline: every quantized layer's weights fixed at ``max_bits`` (mask not
+            trainable) and its input at ``act_bits`` (an integer), nothing searched; first/last ``float`` still holds.
     """
 
     max_bits: int = 8
@@ -56,6 +58,7 @@ class QuantConfig:
     first_layer: str = "search"
     last_layer: str = "search"
     full_precision: tuple[str, ...] = ()
+    uniform: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_bits <= 16:
@@ -72,6 +75,8 @@ class QuantConfig:
         for key in ("first_layer", "last_layer"):
             if getattr(self, key) not in LAYER_POLICIES:
                 raise UserError(f"{key}={getattr(self, key)!r}; use one of {', '.join(LAYER_POLICIES)}")
+        if self.uniform and self.act_search:
+            raise UserError("uniform precision needs a fixed act_bits (2..16), not 'search'")
         if not 2 <= self.bias_bits <= 32:
             raise UserError(f"bias_bits={self.bias_bits} is out of range; use 2..32")
 
@@ -112,8 +117,10 @@ def convert(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
             policy = config.last_layer if len(layers) > 1 or config.first_layer == "search" else policy
         if policy == "float":
             continue
-        searched = policy == "search"
-        if config.act_search and searched:
+        searched = policy == "search" and not config.uniform
+        if config.uniform:
+            act = ActQuant(bits=int(config.act_bits))
+        elif config.act_search and searched:
             act = ActQuant(search=True, max_bits=config.act_max_bits, min_bits=config.act_min_bits, mask_init=0.0)
         elif config.act_search:
             act = ActQuant(bits=config.act_max_bits)

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from cost_models import trace_geometry
+from cost_models import Budget, get_cost_model, split_budget_spec, trace_geometry
 from cost_models.report import all_costs
 
 from .atomic_io import torch_save, write_json, write_text
@@ -57,8 +57,19 @@ def build_csq_model(cfg: TrainConfig) -> tuple[torch.nn.Module, list, Any]:
     model = convert(build_model(cfg.model, **cfg.model_kwargs), cfg.quant_config(info.full_precision))
     names = {n for n, _ in csq_layers(model)}
     geometry = trace_geometry(model, info.input_shape, include=lambda n, _m: n in names)
-    budget = resolve_budget(cfg.budget, model, geometry)
+    budget = _uniform_budget(cfg, model, geometry) if cfg.uniform else resolve_budget(cfg.budget, model, geometry)
     return model, geometry, budget
+
+
+def _uniform_budget(cfg: TrainConfig, model: torch.nn.Module, geometry: list) -> Budget:
+    """Uniform baseline: no search, so the "budget" is the cost of the model's fixed bits, in the unit of the
+    budget spec's kind (reported only; spec ``KIND=uB`` when weights and activations share the width B)."""
+    kind = split_budget_spec(cfg.budget)[0]
+    cost = get_cost_model(kind)
+    with torch.no_grad():
+        value = float(cost(geometry, hard_bits(model)))
+    same = cfg.act_bits == cfg.max_bits
+    return Budget(cost=cost, value=value, spec=f"{kind}=u{cfg.max_bits}" if same else f"{kind}={value:g}")
 
 
 def _layer_rows(precisions: dict[str, Any], geometry: list) -> list[dict[str, Any]]:
@@ -105,7 +116,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool) -> dict[st
     xtr, ytr = torch.as_tensor(data.x_train, device=device), torch.as_tensor(data.y_train, device=device)
     xte, yte = torch.as_tensor(data.x_test, device=device), torch.as_tensor(data.y_test, device=device)
     optimizer = make_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay)
-    regularizer = BudgetRegularizer(budget, cfg.strength)
+    regularizer = None if cfg.uniform else BudgetRegularizer(budget, cfg.strength)
     cfg_dict = dataclasses.asdict(cfg)
     steps_per_epoch = -(-len(xtr) // cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
@@ -133,7 +144,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool) -> dict[st
         temp = temperature(epoch, cfg.ticket, cfg.final_temperature)
         set_temperature(model, temp)
         set_phase(model, "search" if searching else "hard")
-        if epoch == cfg.ticket and epoch > 0:
+        if epoch == cfg.ticket and epoch > 0 and not cfg.uniform:
             changes = repair_to_budget(model, geometry, budget) + fill_to_budget(model, geometry, budget)
             repairs += [dataclasses.asdict(s) for s in changes]
         te = time.perf_counter()
@@ -178,7 +189,8 @@ def _finish(cfg, out: Path, model, geometry, budget, xte, yte, repairs, train_se
     info = model_info(cfg.model)
     set_temperature(model, temperature(cfg.epochs, cfg.ticket, cfg.final_temperature))
     set_phase(model, "hard")
-    repairs = repairs + [dataclasses.asdict(s) for s in repair_to_budget(model, geometry, budget)]
+    if not cfg.uniform:
+        repairs = repairs + [dataclasses.asdict(s) for s in repair_to_budget(model, geometry, budget)]
     hard_acc = evaluate(model, xte, yte)
     set_phase(model, "relaxed")
     soft_acc = evaluate(model, xte, yte)
@@ -207,6 +219,7 @@ def _finish(cfg, out: Path, model, geometry, budget, xte, yte, repairs, train_se
         "dataset": cfg.dataset,
         "epochs": cfg.epochs,
         "seed": cfg.seed,
+        "method": "uniform" if cfg.uniform else "csq",
         "train_seconds": train_seconds,
         "exportable": cfg.weight_step == "pow2" and not precisions["full_precision"],
     }
