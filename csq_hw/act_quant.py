@@ -21,6 +21,7 @@ import math
 import torch
 from torch import nn
 
+from . import distributed
 from .fixed_point import quantize_fixed
 
 __all__ = ["ActQuant"]
@@ -82,8 +83,11 @@ class ActQuant(nn.Module):
     @torch.no_grad()
     def _calibrate(self, x: torch.Tensor) -> None:
         batch_max = x.detach().abs().max().to(self.running_max.dtype)
+        negative = (x < 0).any() if int(self.signed_flag) < 0 or distributed.active() else None
+        if distributed.active():  # under DDP: the statistics of the global batch, as one process would see them
+            batch_max, negative = distributed.max_across_ranks(batch_max, negative)
         if int(self.signed_flag) < 0:
-            self.signed_flag.fill_(1 if bool((x < 0).any()) else 0)
+            self.signed_flag.fill_(1 if bool(negative) else 0)
             self.running_max.copy_(batch_max)
         else:
             self.running_max.mul_(1 - self.momentum).add_(self.momentum * batch_max)

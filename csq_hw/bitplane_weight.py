@@ -92,13 +92,22 @@ class BitPlaneWeight(nn.Module):
         return hard_mask(self.mask_logits.detach())
 
     def digits(self) -> torch.Tensor:
-        """Signed digits, shape (N, *weight_shape): relaxed, or hard with straight-through gradients."""
-        soft = relaxed_digits(self.pos, self.neg, self.temperature)
+        """Signed digits, shape (N, *weight_shape): relaxed, or hard with straight-through gradients.
+        Computed in float32 even when the planes are stored in a lower precision (``plane_dtype``)."""
+        pos, neg = self.pos.float(), self.neg.float()
+        soft = relaxed_digits(pos, neg, self.temperature)
         if self.phase != "hard":
             return soft
-        return soft + (hard_digits(self.pos, self.neg) - soft).detach()
+        return soft + (hard_digits(pos, neg) - soft).detach()
 
     def forward(self) -> torch.Tensor:
+        device = self.pos.device.type
+        if torch.is_autocast_enabled(device):  # the weight itself is built in float32 under autocast
+            with torch.autocast(device, enabled=False):
+                return self._weight()
+        return self._weight()
+
+    def _weight(self) -> torch.Tensor:
         coef = self.mask() * self.significance  # (N,)
         w_int = torch.tensordot(coef, self.digits(), dims=1)  # (*weight_shape)
         return self.step() * w_int

@@ -4,7 +4,8 @@ Schedules (pure functions of the epoch, so a resumed run repeats an uninterrupte
 
 * temperature ``T(e) = T_final^(e / E_ticket)``, constant within an epoch (CSQ reference code);
 * learning rate: cosine from ``lr`` to 0 over all epochs, per step;
-* data order: a permutation drawn from a generator seeded by ``(seed, epoch)``.
+* data order: a permutation drawn from a generator seeded by ``(seed, epoch)``; under DDP every rank draws the
+  same permutation and trains on its slice of each global batch (:mod:`csq_hw.distributed`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 
 from cost_models import LayerGeometry
 
+from . import distributed
 from .budget import BudgetRegularizer
 from .errors import UserError
 from .layer_bits import hard_bits, soft_bits
@@ -90,20 +92,37 @@ def train_epoch(
     total_steps: int,
     base_lr: float,
     searching: bool,
+    autocast: torch.dtype | None = None,
 ) -> EpochStats:
-    """One pass over ``(x, y)`` (tensors on the model's device; x (N, *input_shape), y (N,) int64)."""
+    """One pass over ``(x, y)`` (tensors on the model's device; x (N, *input_shape), y (N,) int64).
+
+    ``batch_size`` is the global batch: under DDP (``model`` wrapped, process group active) each of the P ranks
+    runs its slice of every global batch and the gradient average equals the one-process gradient; a last
+    batch with fewer samples than ranks is skipped. ``autocast``: run the forward pass under
+    ``torch.autocast(dtype=autocast)`` (CUDA, bfloat16) for the float parts; the bit-plane weights are built in
+    float32 regardless.
+    """
     model.train()
+    rank, world = distributed.rank(), distributed.world_size()
     order = batch_order(len(x), seed, epoch).to(x.device)
-    total_loss = correct = 0.0
+    total_loss = correct = seen = 0.0
     coef = hard_cost = 0.0
     cost_cache: dict[tuple, float] = {}  # hard bits change only when a mask logit crosses 0
     for j, start in enumerate(range(0, len(x), batch_size)):
         idx = order[start : start + batch_size]
+        n_global = len(idx)
+        if world > 1:
+            if n_global < world:
+                break  # every rank needs at least one sample per step
+            idx = distributed.shard(idx, rank, world)
         xb, yb = x[idx], y[idx]
         for group in optimizer.param_groups:
             group["lr"] = lr_at(steps_done + j, total_steps, base_lr)
-        logits = model(xb)
-        loss = F.cross_entropy(logits, yb)
+        with torch.autocast(x.device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+            logits = model(xb)
+            loss = F.cross_entropy(logits.float(), yb)
+        if world > 1 and len(idx) * world != n_global:
+            loss = loss * (len(idx) * world / n_global)  # DDP averages over ranks: make that the global mean
         if regularizer is not None and searching:
             key = hard_state_key(model)
             if key not in cost_cache:
@@ -120,9 +139,11 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total_loss += float(loss.detach()) * len(idx)
+        total_loss += float(loss.detach()) * n_global / world
         correct += float((logits.detach().argmax(1) == yb).sum())
-    return EpochStats(total_loss / len(x), correct / len(x), coef, hard_cost)
+        seen += n_global / world
+    total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen], x.device)
+    return EpochStats(total_loss / seen, correct / seen, coef, hard_cost)
 
 
 @torch.no_grad()
