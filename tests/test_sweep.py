@@ -163,3 +163,21 @@ def test_bad_input(sweep, tmp_path, capsys):
     with pytest.raises(UserError, match="older csq-hw \\(no soft_test_acc, costs"):
         read_run(run)
     assert "older csq-hw" in _cli_error(["sweep", "--plot-only", str(out), "--layer-plot", str(run)], capsys)
+
+
+def test_parquet_where_pyarrow_is_installed(tmp_path):
+    pytest.importorskip("pyarrow")
+    from csq_hw.sweep_table import write_results
+
+    df = pd.DataFrame({"method": ["csq"], "budget_spec": ["bops=1e5"], "test_acc": [0.5], "run_dir": ["/x"]})
+    paths = write_results(df, tmp_path)
+    assert [p.name for p in paths] == ["results.csv", "results.parquet"]
+    pd.testing.assert_frame_equal(load_results(tmp_path / "results.parquet"), df)
+
+
+def test_import_csq_hw_keeps_matplotlib_out():
+    import subprocess
+    import sys
+
+    code = "import sys, csq_hw, csq_hw.sweep, csq_hw.pareto; assert 'matplotlib' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
