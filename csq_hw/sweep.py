@@ -223,11 +223,19 @@ def local_backend(points: Sequence[PointSpec], workers: int) -> Iterator[PointRe
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads can deadlock
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(threads,)) as pool:  # fmt: skip
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(threads,))
+    try:
         futures = [pool.submit(_run_safe, p) for p in points]
         for fut in as_completed(futures):
             yield fut.result()
+    except BaseException:
+        # Ctrl-C or an error: start nothing new and stop the running points (each keeps its last epoch's
+        # checkpoint, so the next run of the sweep continues them); a pool worker would otherwise go on
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 register_backend("local", local_backend)
