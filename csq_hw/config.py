@@ -33,7 +33,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["TrainConfig", "load_config", "config_to_toml"]
+__all__ = ["TrainConfig", "load_config", "config_to_toml", "PLANE_DTYPES"]
+
+# storage dtype of the bit-plane logits (the weight is always built in float32); see docs/distributed.md
+PLANE_DTYPES = ("float32", "bfloat16")  # float16: Adam states underflow (NaN)
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "model": (
@@ -50,6 +53,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "first_layer",
         "last_layer",
         "uniform",
+        "plane_dtype",
     ),
     "data": ("dataset", "data_dir", "batch_size"),
     "train": (
@@ -61,6 +65,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "weight_decay",
         "seed",
         "device",
+        "amp",
     ),
     "budget": ("budget", "strength"),
 }
@@ -85,6 +90,7 @@ class TrainConfig:
     first_layer: str = "search"
     last_layer: str = "search"
     uniform: bool = False
+    plane_dtype: str = "float32"
     dataset: str = "digits"
     data_dir: str | None = None
     batch_size: int = 64
@@ -96,6 +102,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     seed: int = 0
     device: str = "auto"
+    amp: str = "off"
     budget: str = "size=u4"
     strength: float = 2.0
 
@@ -112,6 +119,10 @@ class TrainConfig:
             raise UserError(f"optimizer={self.optimizer!r}; use 'adam' or 'sgd'")
         if not self.final_temperature >= 1:
             raise UserError(f"final_temperature={self.final_temperature}; give a value >= 1 (default 200)")
+        if self.plane_dtype not in PLANE_DTYPES:
+            raise UserError(f"plane_dtype={self.plane_dtype!r}; use one of {', '.join(PLANE_DTYPES)}")
+        if self.amp not in ("off", "bf16"):
+            raise UserError(f"amp={self.amp!r}; use 'off' or 'bf16' (autocast on CUDA)")
         if self.strength < 0:
             raise UserError(f"strength={self.strength}; give a non-negative budget strength")
         self.quant_config()  # validates the quantization fields

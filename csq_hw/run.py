@@ -20,7 +20,9 @@ from tqdm.auto import tqdm
 from cost_models import Budget, get_cost_model, split_budget_spec, trace_geometry
 from cost_models.report import all_costs
 
+from . import distributed
 from .atomic_io import torch_save, write_json, write_text
+from .bitplane_weight import BitPlaneWeight
 from .budget import BudgetRegularizer, fill_to_budget, repair_to_budget, resolve_budget
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig, config_to_toml
@@ -34,6 +36,8 @@ from .models import build_model, model_info
 from .trainer import evaluate, make_optimizer, temperature, train_epoch
 
 __all__ = ["train_run", "pick_device", "build_csq_model"]
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def pick_device(name: str) -> torch.device:
@@ -95,15 +99,20 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progr
     out = Path(out_dir)
     if not resume and (out / CHECKPOINT_NAME).exists():
         raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if cfg.amp != "off" and pick_device(cfg.device).type != "cuda":
+        raise UserError(f'amp={cfg.amp!r} needs a CUDA device; set amp = "off" for {cfg.device!r}')
+    # under torchrun: join the job (gloo on CPU, NCCL on cuda:LOCAL_RANK); a no-op otherwise
+    ctx, device = distributed.setup(pick_device(cfg.device))
     torch.set_flush_denormal(True)  # Adam's second moments of bit-plane gradients underflow at high T
     try:
-        return _train(cfg, out, resume, progress)
+        return _train(cfg, out, resume, progress, device)
     finally:
         torch.set_flush_denormal(False)  # torch's default; other code (hypothesis) checks for subnormals
+        distributed.teardown(ctx)
 
 
-def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool) -> dict[str, Any]:
-    device = pick_device(cfg.device)
+def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: torch.device) -> dict[str, Any]:
+    main = distributed.is_main()  # rank 0 writes every file and shows progress
     info = model_info(cfg.model)
     data = load_dataset(cfg.dataset, data_dir=cfg.data_dir).reshaped(info.input_shape)
     if data.n_classes > info.n_classes:
@@ -112,7 +121,11 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool) -> dict[st
             "pick a matching model"
         )
     model, geometry, budget = build_csq_model(cfg)
+    for m in model.modules():  # bit planes stored in plane_dtype (Adam states follow); weights built in float32
+        if isinstance(m, BitPlaneWeight):
+            m.pos.data, m.neg.data = (m.pos.data.to(_DTYPES[cfg.plane_dtype]), m.neg.data.to(_DTYPES[cfg.plane_dtype]))
     model.to(device)
+    net = distributed.wrap_model(model, device)  # DDP under torchrun; ``model`` is always the unwrapped module
     xtr, ytr = torch.as_tensor(data.x_train, device=device), torch.as_tensor(data.y_train, device=device)
     xte, yte = torch.as_tensor(data.x_test, device=device), torch.as_tensor(data.y_test, device=device)
     optimizer = make_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay)
@@ -127,15 +140,16 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool) -> dict[st
         optimizer.load_state_dict(ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
         start_epoch, rows, repairs = ckpt["epoch"], ckpt["metrics"], ckpt["repairs"]
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "config.toml", config_to_toml(cfg))
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "config.toml", config_to_toml(cfg))
 
     t0 = time.perf_counter()
     bar = tqdm(
         range(start_epoch, cfg.epochs),
         desc="csq",
         unit="epoch",
-        disable=not progress,
+        disable=not (progress and main),
         initial=start_epoch,
         total=cfg.epochs,
     )
@@ -149,9 +163,10 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool) -> dict[st
             repairs += [dataclasses.asdict(s) for s in changes]
         te = time.perf_counter()
         stats = train_epoch(
-            model, xtr, ytr, optimizer=optimizer, regularizer=regularizer, geometry=geometry,
+            net, xtr, ytr, optimizer=optimizer, regularizer=regularizer, geometry=geometry,
             batch_size=cfg.batch_size, seed=cfg.seed, epoch=epoch, steps_done=epoch * steps_per_epoch,
             total_steps=total_steps, base_lr=cfg.lr, searching=searching,
+            autocast=torch.bfloat16 if cfg.amp == "bf16" else None,
         )  # fmt: skip
         with torch.no_grad():
             cost = float(budget.cost(geometry, hard_bits(model)))
@@ -162,7 +177,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool) -> dict[st
             "temperature": temp,
             "train_loss": stats.loss,
             "train_acc": stats.acc,
-            "test_acc": evaluate(model, xte, yte),
+            "test_acc": evaluate(model, xte, yte) if main else float("nan"),
             "cost": cost,
             "budget": budget.value,
             "cost_over_budget": cost / budget.value,
@@ -173,6 +188,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool) -> dict[st
             "seconds": time.perf_counter() - te,
         }
         rows.append(row)
+        if not main:
+            continue
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['test_acc']:.3f}", T=f"{temp:.1f}",
                         bits=f"{avg['weighted']:.2f}", cost=f"{cost / budget.value:.2f}xB")  # fmt: skip
         write_text(out / "metrics.csv", pd.DataFrame(rows).to_csv(index=False))
@@ -181,7 +198,11 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool) -> dict[st
             rng=rng_state(), metrics=rows, repairs=repairs,
         )  # fmt: skip
     bar.close()
-    return _finish(cfg, out, model, geometry, budget, xte, yte, repairs, time.perf_counter() - t0)
+    summary = None
+    if main:
+        model = distributed.from_sync_batchnorm(model)
+        summary = _finish(cfg, out, model, geometry, budget, xte, yte, repairs, time.perf_counter() - t0)
+    return distributed.broadcast_object(summary)  # every rank returns rank 0's summary
 
 
 def _finish(cfg, out: Path, model, geometry, budget, xte, yte, repairs, train_seconds) -> dict[str, Any]:

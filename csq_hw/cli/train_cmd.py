@@ -29,7 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", dest="batch_size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--optimizer", choices=["adam", "sgd"])
-    p.add_argument("--device", help="auto (default), cpu or cuda")
+    p.add_argument("--device", help="auto (default), cpu or cuda (under torchrun: cuda:LOCAL_RANK per process)")
+    p.add_argument("--amp", choices=["off", "bf16"], help="autocast the float parts on CUDA (default off)")
+    p.add_argument(
+        "--plane-dtype", dest="plane_dtype", choices=["float32", "bfloat16"],
+        help="storage dtype of the bit planes (default float32; see docs/distributed.md)",
+    )  # fmt: skip
     p.add_argument("--out", default=None, help="run directory (default runs/<model>-<dataset>-<budget>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -42,16 +47,20 @@ def default_out(cfg) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
+    from ..distributed import env_world
     from ..run import train_run
 
     keys = [
         *("model", "dataset", "data_dir", "budget", "strength", "epochs", "ticket_epoch", "seed", "max_bits"),
         *("act_bits", "weight_step", "first_layer", "last_layer", "batch_size", "lr", "optimizer", "device"),
+        *("amp", "plane_dtype"),
     ]
     cfg = load_config(args.config, **{k: getattr(args, k) for k in keys})
     out = Path(args.out) if args.out else default_out(cfg)
     summary = train_run(cfg, out, resume=args.resume, progress=not args.no_progress)
-    print_summary(summary, out)
+    launch = env_world()  # under torchrun only rank 0 reports
+    if launch is None or launch[0] == 0:
+        print_summary(summary, out)
     return 0
 
 

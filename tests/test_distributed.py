@@ -1,0 +1,148 @@
+"""Data-parallel training: a 2-process torchrun run (gloo, CPU) ends on the precisions of the 1-process run.
+
+Same seed and global batch (64 = 2 x 32; 1347 digits training samples, so the last batch of 3 splits 2/1 and
+exercises the loss scaling); searched activation widths so the gate logits, activation calibration and the
+hard-phase switch all take part. Also: resume under torchrun from a 1-process checkpoint, helpers, plane dtypes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import csq_hw.run as run_mod
+from csq_hw import TrainConfig, train_run
+from csq_hw.distributed import from_sync_batchnorm, shard, to_sync_batchnorm
+from csq_hw.errors import UserError
+
+ARGS = dict(model="digits-cnn", dataset="digits", budget="size=u3", epochs=8, seed=3, batch_size=64,
+            act_bits="search", device="cpu")  # fmt: skip
+
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not available")
+
+
+def _flags(args: dict) -> list[str]:
+    out = []
+    for k, v in args.items():
+        out += [f"--{k.replace('_', '-')}", str(v)]
+    return out
+
+
+def _torchrun(out: Path, *extra: str, **args) -> subprocess.CompletedProcess:
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone"]
+    cmd = [*launcher, "-m", "csq_hw.cli.main", "train", *_flags({**ARGS, **args}), "--out", str(out), "--no-progress",
+           *extra]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _precisions(out: Path) -> list[dict]:
+    """Every precision in precisions.json (weight bits, positions, steps, activation formats), without the
+    observed integer ranges of the weights."""
+    layers = json.loads((out / "precisions.json").read_text())["layers"]
+    for layer in layers:
+        layer["weight"].pop("int_min")
+        layer["weight"].pop("int_max")
+    return layers
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    out = tmp_path_factory.mktemp("single")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # like each torchrun worker; 2 threads on a busy 2-core machine are 10x slower
+    try:
+        return out, train_run(TrainConfig(**ARGS), out, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_two_process_run_matches_single_process(single, tmp_path):
+    one, summary = single
+    proc = _torchrun(tmp_path / "ddp")
+    two = tmp_path / "ddp"
+    assert _precisions(two) == _precisions(one)
+    assert proc.stdout.count("run directory:") == 1  # only rank 0 reports
+    assert summary["test_acc"] > 0.5
+    m1, m2 = pd.read_csv(one / "metrics.csv"), pd.read_csv(two / "metrics.csv")
+    assert list(m2.phase) == list(m1.phase) and list(m2.temperature) == list(m1.temperature)
+    assert list(m2.cost) == list(m1.cost)
+    # same math up to float reduction order: equal to ~1e-7 at first, then the differences grow (Adam, high T)
+    assert (m2.train_loss - m1.train_loss).abs()[:2].max() < 1e-5
+    assert ((m2.train_loss - m1.train_loss).abs() / m1.train_loss).max() < 0.05
+    for name in ("config.toml", "checkpoint.pt", "exact_model.pt", "summary.json"):
+        assert (two / name).is_file(), name
+    assert not list(two.glob("*.tmp")) and not list(two.glob(".*"))
+    s2 = json.loads((two / "summary.json").read_text())
+    assert s2["test_acc"] == s2["hard_model_test_acc"]  # the exact model is the hard-phase model
+
+
+def test_torchrun_resumes_a_cut_run(single, tmp_path, monkeypatch):
+    """Cut a 1-process run after 5 epochs, resume it with 2 processes: every rank loads the checkpoint."""
+    one, _ = single
+    real_save = run_mod.save_checkpoint
+
+    def save_then_die(out_dir, **payload):
+        real_save(out_dir, **payload)
+        if payload["epoch"] == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_mod, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(TrainConfig(**ARGS), tmp_path / "cut", progress=False)
+    monkeypatch.setattr(run_mod, "save_checkpoint", real_save)
+    _torchrun(tmp_path / "cut", "--resume")
+    assert _precisions(tmp_path / "cut") == _precisions(one)
+    assert list(pd.read_csv(tmp_path / "cut" / "metrics.csv").epoch) == list(range(ARGS["epochs"]))
+
+
+def test_shard_covers_the_global_batch():
+    idx = torch.arange(67)
+    parts = [shard(idx, r, 2) for r in range(2)]
+    assert [len(p) for p in parts] == [34, 33]
+    assert torch.equal(torch.cat(parts), idx)
+    assert [len(shard(torch.arange(3), r, 4)) for r in range(4)] == [1, 1, 1, 0]
+
+
+def test_sync_batchnorm_round_trip_shares_tensors():
+    model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.BatchNorm1d(2), nn.Sequential(nn.Conv2d(1, 3, 1), nn.BatchNorm2d(3)))
+    weight, mean = model[1].weight, model[2][1].running_mean
+    synced = to_sync_batchnorm(model)
+    assert isinstance(synced[1], nn.SyncBatchNorm) and isinstance(synced[2][1], nn.SyncBatchNorm)
+    back = from_sync_batchnorm(synced)
+    assert type(back[1]) is nn.BatchNorm1d and type(back[2][1]) is nn.BatchNorm2d
+    assert back[1].weight is weight and back[2][1].running_mean is mean
+
+
+def test_bfloat16_planes_keep_the_exact_model_exact(tmp_path):
+    dtype = "bfloat16"
+    cfg = TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3", epochs=6, seed=1, plane_dtype=dtype,
+                      device="cpu")  # fmt: skip
+    summary = train_run(cfg, tmp_path, progress=False)
+    assert summary["test_acc"] == summary["hard_model_test_acc"]
+    assert summary["cost_over_budget"] <= 1.0
+    assert summary["test_acc"] > 0.6
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["model"]
+    assert state["0.weight_q.pos"].dtype == getattr(torch, dtype)
+
+
+def test_float16_planes_are_refused():
+    with pytest.raises(UserError, match="plane_dtype"):
+        TrainConfig(plane_dtype="float16")
+
+
+def test_amp_needs_cuda(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.raises(UserError, match="amp"):
+        train_run(TrainConfig(amp="bf16", device="cpu"), tmp_path, progress=False)
