@@ -58,6 +58,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("dataset", "data_dir", "batch_size"),
     "train": (
         "epochs",
+        "pretrain_epochs",
         "ticket_epoch",
         "final_temperature",
         "optimizer",
@@ -96,6 +97,7 @@ class TrainConfig:
     batch_size: int = 64
     epochs: int = 30
     ticket_epoch: int | None = None
+    pretrain_epochs: int = 0
     final_temperature: float = 200.0
     optimizer: str = "adam"
     lr: float = 0.01
@@ -111,6 +113,8 @@ class TrainConfig:
             raise UserError(f"epochs={self.epochs}; give at least 1")
         if self.ticket_epoch is not None and not 0 <= self.ticket_epoch <= self.epochs:
             raise UserError(f"ticket_epoch={self.ticket_epoch} must lie in 0..epochs ({self.epochs})")
+        if self.pretrain_epochs < 0:
+            raise UserError(f"pretrain_epochs={self.pretrain_epochs}; give 0 (random init, as the paper) or more")
         if self.batch_size < 1:
             raise UserError(f"batch_size={self.batch_size}; give at least 1")
         if not self.lr > 0:

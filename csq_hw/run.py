@@ -33,6 +33,7 @@ from .finalize import exact_state, precisions_dict, to_exact
 from .layer_bits import average_bits, hard_bits
 from .layers import csq_layers, set_phase, set_temperature
 from .models import build_model, model_info
+from .pretrain import pretrain_float
 from .trainer import evaluate, make_optimizer, temperature, train_epoch
 
 __all__ = ["train_run", "pick_device", "build_csq_model"]
@@ -54,11 +55,17 @@ def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_csq_model(cfg: TrainConfig) -> tuple[torch.nn.Module, list, Any]:
-    """The CSQ model (seeded), its geometry and the resolved budget for ``cfg``."""
+def build_csq_model(cfg: TrainConfig, float_model: torch.nn.Module | None = None) -> tuple[torch.nn.Module, list, Any]:
+    """The CSQ model (seeded), its geometry and the resolved budget for ``cfg``.
+
+    ``float_model``: start from these float weights (e.g. after :func:`csq_hw.pretrain.pretrain_float`) instead of a
+    fresh random initialisation.
+    """
     info = model_info(cfg.model)
     _seed_all(cfg.seed)
-    model = convert(build_model(cfg.model, **cfg.model_kwargs), cfg.quant_config(info.full_precision))
+    if float_model is None:
+        float_model = build_model(cfg.model, **cfg.model_kwargs)
+    model = convert(float_model.cpu(), cfg.quant_config(info.full_precision))
     names = {n for n, _ in csq_layers(model)}
     geometry = trace_geometry(model, info.input_shape, include=lambda n, _m: n in names)
     budget = _uniform_budget(cfg, model, geometry) if cfg.uniform else resolve_budget(cfg.budget, model, geometry)
@@ -120,14 +127,19 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
             f"data set {cfg.dataset} has {data.n_classes} classes but model {cfg.model} predicts {info.n_classes}; "
             "pick a matching model"
         )
-    model, geometry, budget = build_csq_model(cfg)
+    xtr, ytr = torch.as_tensor(data.x_train, device=device), torch.as_tensor(data.y_train, device=device)
+    xte, yte = torch.as_tensor(data.x_test, device=device), torch.as_tensor(data.y_test, device=device)
+    warm = None
+    if cfg.pretrain_epochs and not resume:  # float warm start (a resumed run loads its CSQ state instead)
+        _seed_all(cfg.seed)
+        warm = build_model(cfg.model, **cfg.model_kwargs).to(device)
+        pretrain_float(warm, xtr, ytr, epochs=cfg.pretrain_epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
+    model, geometry, budget = build_csq_model(cfg, warm)
     for m in model.modules():  # bit planes stored in plane_dtype (Adam states follow); weights built in float32
         if isinstance(m, BitPlaneWeight):
             m.pos.data, m.neg.data = (m.pos.data.to(_DTYPES[cfg.plane_dtype]), m.neg.data.to(_DTYPES[cfg.plane_dtype]))
     model.to(device)
     net = distributed.wrap_model(model, device)  # DDP under torchrun; ``model`` is always the unwrapped module
-    xtr, ytr = torch.as_tensor(data.x_train, device=device), torch.as_tensor(data.y_train, device=device)
-    xte, yte = torch.as_tensor(data.x_test, device=device), torch.as_tensor(data.y_test, device=device)
     optimizer = make_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay)
     regularizer = None if cfg.uniform else BudgetRegularizer(budget, cfg.strength)
     cfg_dict = dataclasses.asdict(cfg)

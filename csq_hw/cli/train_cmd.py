@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strength", type=float, help="budget term strength lambda (default 2.0)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--ticket-epoch", dest="ticket_epoch", type=int, help="first hard-phase epoch (default 80%%)")
+    p.add_argument(
+        "--pretrain-epochs", dest="pretrain_epochs", type=int, help="float warm-start epochs before CSQ (default 0)"
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--max-bits", dest="max_bits", type=int, help="bit positions per weight N (default 8)")
     p.add_argument("--act-bits", dest="act_bits", help="activation bits N, or 'search' (default 8)")
@@ -51,7 +54,18 @@ def run(args: argparse.Namespace) -> int:
     from ..run import train_run
 
     keys = [
-        *("model", "dataset", "data_dir", "budget", "strength", "epochs", "ticket_epoch", "seed", "max_bits"),
+        *(
+            "model",
+            "dataset",
+            "data_dir",
+            "budget",
+            "strength",
+            "epochs",
+            "ticket_epoch",
+            "pretrain_epochs",
+            "seed",
+            "max_bits",
+        ),
         *("act_bits", "weight_step", "first_layer", "last_layer", "batch_size", "lr", "optimizer", "device"),
         *("amp", "plane_dtype"),
     ]
