@@ -241,6 +241,16 @@ def local_backend(points: Sequence[PointSpec], workers: int) -> Iterator[PointRe
 register_backend("local", local_backend)
 
 
+def _ray(points: Sequence[PointSpec], workers: int) -> Iterable[PointResult]:
+    """``ray``: one Ray task per point (csq_hw.sweep_ray; Ray is the optional extra ``csq-hw[ray]``)."""
+    from .sweep_ray import ray_backend
+
+    return ray_backend(points, workers)
+
+
+register_backend("ray", _ray)
+
+
 def _finished(point: PointSpec) -> bool:
     """True when the point's run directory holds a finished run made with the same config."""
     run_dir = Path(point.run_dir)

@@ -44,7 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--device", help="auto (default), cpu or cuda")
     p.add_argument("--workers", type=int, default=1, help="points run at once (local processes; default 1)")
-    p.add_argument("--backend", default="local", help="execution backend (default local)")
+    p.add_argument("--backend", default="local", help="execution backend: local (default) or ray (csq-hw[ray])")
+    p.add_argument("--ray-cpus", dest="ray_cpus", type=float, default=1, help="CPUs per run on Ray (default 1)")
+    p.add_argument("--ray-gpus", dest="ray_gpus", type=float, default=0, help="GPUs per run on Ray (default 0)")
     p.add_argument("--out", help="sweep directory (default runs/sweep-<model>-<dataset>-<cost>)")
     p.add_argument("--plot-only", dest="plot_only", metavar="DIR", help="redo the plots of an existing sweep in DIR")
     p.add_argument("--plot-costs", dest="plot_costs",
@@ -127,7 +129,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--uniform-bits is empty; give integers, e.g. 2,3,4,5,6,8")
     safe = args.cost.replace(":", "-").replace("=", "-").replace("/", "_")
     out = Path(args.out) if args.out else Path("runs") / f"sweep-{base.model}-{base.dataset}-{safe}"
-    df = run_sweep(base, budgets, out, workers=args.workers, baseline_bits=bits, backend=args.backend,
+    backend = args.backend
+    if backend == "ray":  # per-run resources; the cluster from RAY_ADDRESS or a local instance (docs/distributed.md)
+        from ..sweep_ray import make_ray_backend
+
+        backend = make_ray_backend(num_cpus=args.ray_cpus, num_gpus=args.ray_gpus)
+    df = run_sweep(base, budgets, out, workers=args.workers, baseline_bits=bits, backend=backend,
                    progress=not args.no_progress)  # fmt: skip
     print_table(df, args.cost)
     print(f"results table: {out / 'results.csv'}")
