@@ -1,0 +1,124 @@
+"""Memory of CSQ's 2N bit planes per weight: counted tensor bytes (any device) and, on CUDA, peak allocation.
+
+    python benchmarks/plane_memory.py [--model resnet20] [--max-bits 8] [--device cpu|cuda] [--batch-size 128]
+
+For ``plane_dtype`` float32 and bfloat16 (and ``amp`` off/bf16 on CUDA) one Adam training step is run and the
+script reports, per quantized weight:
+
+* ``planes``: bytes of the plane parameters p, n (2N values per weight);
+* ``grads``: their gradients; ``adam``: Adam's exp_avg and exp_avg_sq for them;
+* ``saved``: bytes autograd keeps for the backward pass of the weight construction (sigmoids of the planes etc.,
+  counted with ``torch.autograd.graph.saved_tensors_hooks``; float32 whatever the plane dtype);
+* on CUDA ``peak``: ``torch.cuda.max_memory_allocated`` of the training step (forward, backward, Adam step,
+  batch ``--batch-size``), and ``peak_float``: the same for the float model (no bit planes), both per weight.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+
+
+def _build(model_name: str, max_bits: int, plane_dtype: str, device: torch.device):
+    from csq_hw.bitplane_weight import BitPlaneWeight
+    from csq_hw.config import TrainConfig
+    from csq_hw.run import build_csq_model
+
+    cfg = TrainConfig(model=model_name, max_bits=max_bits, budget="size=u4", plane_dtype=plane_dtype)
+    model, _, _ = build_csq_model(cfg)
+    planes = [m for m in model.modules() if isinstance(m, BitPlaneWeight)]
+    for m in planes:
+        m.pos.data, m.neg.data = m.pos.data.to(getattr(torch, plane_dtype)), m.neg.data.to(getattr(torch, plane_dtype))
+    return model.to(device), planes
+
+
+def measure(model_name: str, max_bits: int, plane_dtype: str, device: torch.device, batch: int, amp: bool) -> dict:
+    from csq_hw.models import model_info
+    from csq_hw.trainer import make_optimizer
+
+    model, planes = _build(model_name, max_bits, plane_dtype, device)
+    n_weights = sum(m.pos[0].numel() for m in planes)
+    opt = make_optimizer(model, "adam", 1e-3, 0.0)
+    info = model_info(model_name)
+    x = torch.randn(batch, *info.input_shape, device=device)
+    y = torch.randint(0, info.n_classes, (batch,), device=device)
+
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        weights = [m() for m in planes]
+    del weights
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        loss = F.cross_entropy(model(x).float(), y)
+    loss.backward()
+    opt.step()
+    peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else None
+    plane_params = [p for m in planes for p in (m.pos, m.neg)]
+    nbytes = lambda ts: sum(t.numel() * t.element_size() for t in ts)  # noqa: E731
+    states = [v for p in plane_params for v in opt.state[p].values() if torch.is_tensor(v) and v.dim() > 0]
+    out = {
+        "plane_dtype": plane_dtype,
+        "amp": amp,
+        "n_weights": n_weights,
+        "planes": nbytes(plane_params) / n_weights,
+        "grads": nbytes([p.grad for p in plane_params]) / n_weights,
+        "adam": nbytes(states) / n_weights,
+        "saved": sum(saved.values()) / n_weights,
+    }
+    out["total_counted"] = out["planes"] + out["grads"] + out["adam"] + out["saved"]
+    if peak is not None:
+        out["peak"] = peak / n_weights
+    return out
+
+
+def float_peak(model_name: str, device: torch.device, batch: int, n_weights: int, amp: bool) -> float:
+    from csq_hw.models import build_model, model_info
+
+    info = model_info(model_name)
+    model = build_model(model_name).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.randn(batch, *info.input_shape, device=device)
+    y = torch.randint(0, info.n_classes, (batch,), device=device)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        loss = F.cross_entropy(model(x).float(), y)
+    loss.backward()
+    opt.step()
+    return torch.cuda.max_memory_allocated() / n_weights
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="resnet20")
+    p.add_argument("--max-bits", dest="max_bits", type=int, default=8)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=128)
+    args = p.parse_args()
+    device = torch.device(args.device)
+    combos = [("float32", False), ("bfloat16", False)]
+    if device.type == "cuda":
+        combos += [("float32", True), ("bfloat16", True)]
+    print(f"{args.model}, N = {args.max_bits}, {device}, batch {args.batch_size}: bytes per quantized weight")
+    for plane_dtype, amp in combos:
+        r = measure(args.model, args.max_bits, plane_dtype, device, args.batch_size, amp)
+        line = (f"  planes {plane_dtype:<8} amp {'bf16' if amp else 'off ':<4}  planes {r['planes']:6.1f}  "
+                f"grads {r['grads']:6.1f}  adam {r['adam']:6.1f}  saved {r['saved']:6.1f}  "
+                f"= {r['total_counted']:6.1f}")  # fmt: skip
+        if "peak" in r:
+            fp = float_peak(args.model, device, args.batch_size, r["n_weights"], amp)
+            line += f"  | peak {r['peak']:7.1f}  (float model {fp:6.1f})"
+        print(line + f"   [{r['n_weights']} weights]")
+
+
+if __name__ == "__main__":
+    main()
