@@ -60,6 +60,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "epochs",
         "pretrain_epochs",
         "ticket_epoch",
+        "initial_temperature",
         "final_temperature",
         "optimizer",
         "lr",
@@ -98,6 +99,7 @@ class TrainConfig:
     epochs: int = 30
     ticket_epoch: int | None = None
     pretrain_epochs: int = 0
+    initial_temperature: float = 1.0
     final_temperature: float = 200.0
     optimizer: str = "adam"
     lr: float = 0.01
@@ -121,6 +123,10 @@ class TrainConfig:
             raise UserError(f"lr={self.lr}; give a positive learning rate")
         if self.optimizer not in ("adam", "sgd"):
             raise UserError(f"optimizer={self.optimizer!r}; use 'adam' or 'sgd'")
+        if not 0 < self.initial_temperature <= self.final_temperature:
+            raise UserError(
+                f"initial_temperature={self.initial_temperature}; give a value in (0, final_temperature] (default 1)"
+            )
         if not self.final_temperature >= 1:
             raise UserError(f"final_temperature={self.final_temperature}; give a value >= 1 (default 200)")
         if self.plane_dtype not in PLANE_DTYPES:

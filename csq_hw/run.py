@@ -167,7 +167,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
     )
     for epoch in bar:
         searching = epoch < cfg.ticket
-        temp = temperature(epoch, cfg.ticket, cfg.final_temperature)
+        temp = temperature(epoch, cfg.ticket, cfg.final_temperature, cfg.initial_temperature)
         set_temperature(model, temp)
         set_phase(model, "search" if searching else "hard")
         if epoch == cfg.ticket and epoch > 0 and not cfg.uniform:
@@ -220,7 +220,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
 def _finish(cfg, out: Path, model, geometry, budget, xte, yte, repairs, train_seconds) -> dict[str, Any]:
     """Hard-threshold everything, enforce the budget, write precisions, exact model and summary."""
     info = model_info(cfg.model)
-    set_temperature(model, temperature(cfg.epochs, cfg.ticket, cfg.final_temperature))
+    set_temperature(model, temperature(cfg.epochs, cfg.ticket, cfg.final_temperature, cfg.initial_temperature))
     set_phase(model, "hard")
     if not cfg.uniform:
         repairs = repairs + [dataclasses.asdict(s) for s in repair_to_budget(model, geometry, budget)]

@@ -2,7 +2,7 @@
 
 Schedules (pure functions of the epoch, so a resumed run repeats an uninterrupted one exactly):
 
-* temperature ``T(e) = T_final^(e / E_ticket)``, constant within an epoch (CSQ reference code);
+* temperature ``T(e) = T_0 (T_final / T_0)^(e / E_ticket)``, constant within an epoch (CSQ reference code: T_0 = 1);
 * learning rate: cosine from ``lr`` to 0 over all epochs, per step;
 * data order: a permutation drawn from a generator seeded by ``(seed, epoch)``; under DDP every rank draws the
   same permutation and trains on its slice of each global batch (:mod:`csq_hw.distributed`).
@@ -29,11 +29,12 @@ from .layers import csq_layers
 __all__ = ["temperature", "lr_at", "make_optimizer", "EpochStats", "train_epoch", "evaluate", "batch_order"]
 
 
-def temperature(epoch: int, ticket: int, final: float) -> float:
-    """``T_final^(epoch / ticket)``: 1 at epoch 0, ``final`` at the ticket epoch, growing on afterwards."""
+def temperature(epoch: int, ticket: int, final: float, initial: float = 1.0) -> float:
+    """``T_0 (T_final / T_0)^(epoch / ticket)``: T_0 (1 in the paper) at epoch 0, ``final`` at the ticket epoch,
+    growing on afterwards."""
     if ticket <= 0:
         return float(final)
-    return float(final) ** (epoch / ticket)
+    return float(initial) * (float(final) / float(initial)) ** (epoch / ticket)
 
 
 def lr_at(step: int, total_steps: int, base_lr: float) -> float:

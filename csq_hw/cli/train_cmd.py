@@ -23,6 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pretrain-epochs", dest="pretrain_epochs", type=int, help="float warm-start epochs before CSQ (default 0)"
     )
+    p.add_argument(
+        "--initial-temperature", dest="initial_temperature", type=float, help="T at epoch 0 (default 1, as the paper)"
+    )
+    p.add_argument("--mask-init", dest="mask_init", type=float, help="initial mask logit (default 0: all bits on)")
     p.add_argument("--seed", type=int)
     p.add_argument("--max-bits", dest="max_bits", type=int, help="bit positions per weight N (default 8)")
     p.add_argument("--act-bits", dest="act_bits", help="activation bits N, or 'search' (default 8)")
@@ -54,18 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from ..run import train_run
 
     keys = [
-        *(
-            "model",
-            "dataset",
-            "data_dir",
-            "budget",
-            "strength",
-            "epochs",
-            "ticket_epoch",
-            "pretrain_epochs",
-            "seed",
-            "max_bits",
-        ),
+        *("model", "dataset", "data_dir", "budget", "strength", "epochs", "ticket_epoch", "pretrain_epochs"),
+        *("seed", "max_bits", "initial_temperature", "mask_init"),
         *("act_bits", "weight_step", "first_layer", "last_layer", "batch_size", "lr", "optimizer", "device"),
         *("amp", "plane_dtype"),
     ]
