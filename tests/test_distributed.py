@@ -146,3 +146,20 @@ def test_amp_needs_cuda(tmp_path):
         pytest.skip("CUDA present")
     with pytest.raises(UserError, match="amp"):
         train_run(TrainConfig(amp="bf16", device="cpu"), tmp_path, progress=False)
+
+
+RECIPES = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_gpu_recipes_load_and_imagenet_says_what_is_missing():
+    from csq_hw.config import load_config
+    from csq_hw.data import load_dataset
+
+    r20 = load_config(RECIPES / "resnet20_cifar10.toml")
+    got = (r20.model, r20.max_bits, r20.epochs, r20.ticket, r20.batch_size, r20.lr, r20.weight_decay)
+    assert got == ("resnet20", 8, 600, 595, 256, 0.1, 5e-4)
+    for name in ("resnet18_imagenet.toml", "resnet50_imagenet.toml"):
+        cfg = load_config(RECIPES / name)
+        assert cfg.dataset == "imagenet" and cfg.optimizer == "sgd" and cfg.weight_decay == 1e-4
+    with pytest.raises(UserError, match="streaming ImageFolder"):
+        load_dataset("imagenet")

@@ -37,6 +37,14 @@ _LOADERS: dict[str, _Loader] = {
     "cifar10": lambda cache_dir, data_dir: load_cifar10_dataset(data_dir),
 }
 
+# configs/resnet18_imagenet.toml and resnet50_imagenet.toml are recipes for what is not implemented yet
+_IMAGENET_MISSING = (
+    "data set 'imagenet' is not implemented: csq-hw holds a whole data set in memory as tensors, ImageNet needs a "
+    "streaming ImageFolder loader with RandomResizedCrop/flip augmentation, and the models resnet18/resnet50 "
+    "(torchvision-shaped, CSQ layers, full-precision 1x1 shortcuts) are not in the model zoo; see "
+    "docs/distributed.md (ImageNet recipes)"
+)
+
 #: Data set specs for CLI help; ``npz:PATH`` stands for any user ``.npz`` file.
 DATASETS: list[str] = [*_LOADERS, "npz:PATH"]
 
@@ -60,6 +68,8 @@ def load_dataset(
         return load_npz_dataset(path)
     key = spec.lower()
     loader = _LOADERS.get(key)
+    if loader is None and key == "imagenet":
+        raise UserError(_IMAGENET_MISSING)
     if loader is None:
         hint = f"; for a file write npz:{spec}" if key.endswith(".npz") else ""
         raise UserError(f"unknown data set '{spec}'; known: {', '.join(DATASETS)}{hint}")
