@@ -13,7 +13,7 @@ OUT="${OUT:-$(mktemp -d)}"
 export PYTHONPATH="${PWD}${PYTHONPATH:+:$PYTHONPATH}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 python - "$OUT" <<'EOF'
-import os, sys, time
+import os, sys, time, traceback
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,11 @@ for amp, planes in settings if device == "cuda" else [("off", "float32"), ("off"
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()
-    s = train_run(cfg, out / f"r-{amp}-{planes}", progress=False)
+    try:
+        s = train_run(cfg, out / f"r-{amp}-{planes}", progress=False)
+    except Exception:  # report and go on with the next setting
+        print(f"resnet20 amp={amp} planes={planes} FAILED:\n" + traceback.format_exc()[-3000:], flush=True)
+        continue
     wall = time.perf_counter() - t
     peak = torch.cuda.max_memory_allocated() if device == "cuda" else float("nan")
     m = pd.read_csv(out / f"r-{amp}-{planes}" / "metrics.csv")
@@ -52,4 +56,4 @@ for amp, planes in settings if device == "cuda" else [("off", "float32"), ("off"
           f"acc exact {s['test_acc']:.4f} / hard-phase {s['hard_model_test_acc']:.4f}; run wall {wall:.1f} s",
           flush=True)
 EOF
-python benchmarks/plane_memory.py --device "${CHECK_DEVICE:-cuda}" --batch-size 256
+python benchmarks/plane_memory.py --device "${CHECK_DEVICE:-cuda}" --batch-size 256 || echo "plane_memory.py FAILED"

@@ -10,6 +10,7 @@ Schedules (pure functions of the epoch, so a resumed run repeats an uninterrupte
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cost_models import LayerGeometry
+from cost_models import LayerBits, LayerGeometry
 
 from . import distributed
 from .budget import BudgetRegularizer
@@ -67,7 +68,17 @@ def hard_state_key(model: nn.Module) -> tuple:
     parts = [torch.cat([la.weight_q.mask_logits.detach() >= 0, la.act.gate_logits.detach() >= 0]) for _, la in
              csq_layers(model)]  # fmt: skip
     signs = tuple(la.act.k for _, la in csq_layers(model))
-    return (torch.cat(parts).numpy().tobytes(), signs) if parts else ((), signs)
+    return (torch.cat(parts).cpu().numpy().tobytes(), signs) if parts else ((), signs)
+
+
+def _on_cpu(bits: dict[str, LayerBits]) -> dict[str, LayerBits]:
+    """Soft bits moved (differentiably) to the CPU, where the cost models build their constants; the 0-dim
+    cost they return adds to a CUDA loss."""
+    return {
+        name: dataclasses.replace(b, **{f.name: getattr(b, f.name).cpu() for f in dataclasses.fields(b)
+                                        if torch.is_tensor(getattr(b, f.name))})
+        for name, b in bits.items()
+    }  # fmt: skip
 
 
 @dataclass
@@ -131,7 +142,8 @@ def train_epoch(
                     cost_cache[key] = float(regularizer.budget.cost(geometry, hard_bits(model)))
             hard_cost = cost_cache[key]
             coef = regularizer.coefficient(hard_cost)
-            loss = loss + regularizer(geometry, soft_bits(model), hard_cost)
+            soft = soft_bits(model)
+            loss = loss + regularizer(geometry, soft if x.device.type == "cpu" else _on_cpu(soft), hard_cost)
         if not torch.isfinite(loss):
             raise UserError(
                 f"loss became {float(loss.detach())} at epoch {epoch}, step {j}; lower --lr or the budget strength "
