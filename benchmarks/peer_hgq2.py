@@ -1,0 +1,320 @@
+"""Peer comparison: HGQ2 (Keras 3, torch backend) on the same data and architecture as a csq-hw sweep.
+
+HGQ2 learns a fixed-point width per weight and per activation with a penalty ``beta * EBOPs``; sweeping beta traces
+its accuracy-cost front. This script trains it on the same data set and architecture as a csq-hw model, measures
+every trained model in HGQ2's own **EBOPs** and in csq-hw's **BOPs** (``cost_models`` ``bops`` = MACs * b_w * b_a),
+writes ``hgq2_results.csv`` and plots both fronts next to a csq-hw sweep table (``--csq-table``) on the same axes.
+
+Install (an optional extra, not a csq-hw dependency; a separate virtual environment keeps the main one clean)::
+
+    python -m venv /tmp/hgq2env --system-site-packages    # reuses torch, numpy, pandas and csq-hw from the main env
+    /tmp/hgq2env/bin/pip install hgq2 keras                # hgq2 0.2.0 needs keras >= 3.15 (+ quantizers)
+    KERAS_BACKEND=torch /tmp/hgq2env/bin/python benchmarks/peer_hgq2.py --model mnist1d-cnn --epochs 30 \\
+        --betas 1e-7,1e-6,1e-5,1e-4 --csq-table runs/mnist1d-bops/results.csv --out runs/peer_hgq2
+
+Note: hgq2 also installs a top-level package named ``qkeras`` (a QKeras compatibility layer built on HGQ2); never
+install it into an environment that holds the real QKeras. ``KERAS_BACKEND`` defaults to ``torch`` here (set before
+keras is imported); ``jax`` also works if installed.
+
+Architectures (csq-hw model names):
+
+* ``mnist1d-cnn`` on ``mnist1d``: 3 x QConv1D(32, k=3, stride 2) + ReLU, Flatten, QDense(10). Keras ``padding=
+  "same"`` at stride 2 pads (0, 1) where torch's ``padding=1`` pads (1, 1); output lengths (20, 10, 5), weight counts
+  and MACs are identical.
+* ``digits-mlp`` on ``digits``: QDense 64-64-32-10 with ReLU.
+
+HGQ2 settings (its documented defaults for FPGA targets): weights ``kbi`` with ``SAT_SYM``, activations ``kif`` with
+``WRAP`` (``trace_minmax`` after training sets the integer bits from the training data), EBOPs enabled; beta ramps
+linearly from 0 to its value over the first 10 % of the epochs and stays there. Adam, learning rate ``--lr``.
+
+Costs of each trained model (after ``trace_minmax``):
+
+* ``ebops``: HGQ2's own number, the sum of every layer's ``ebops`` (per MAC: weight bits x input bits; plus bias);
+  comparable with csq-hw's ``cost_ebops`` column, which prices CSQ's exact per-value widths the same way (CSQ
+  charges its biases at 16 bits; HGQ2's are learned).
+* ``bops`` (csq-hw definition, per layer ``MACs * b_w * b_a``) needs one weight width and one activation width per
+  layer, while HGQ2 has one per weight / per input element. The mapping: ``b_w`` = the **largest** per-weight
+  magnitude width in the layer (HGQ2's ``kq.bits``: integer + fractional bits, sign not counted, as csq-hw's ``b_w``
+  does not count it) and ``b_a`` = the **largest** per-element input width **including the sign bit** where the
+  element is signed (``relu(i + f) + k``, csq-hw's ``b_a`` convention). That is the datapath a per-layer-precision
+  design (CSQ's design space, BISMO, Loom, ...) needs to hold the HGQ2 model unchanged. ``bops_mean`` uses the layer
+  means instead (an optimistic figure that no per-layer-uniform datapath reaches; reported for context only).
+
+Output (``--out``): ``hgq2_results.csv`` (one row per beta: accuracy, ebops, bops, bops_mean, per-layer widths,
+seconds), ``fronts.png`` / ``fronts.svg`` (accuracy vs EBOPs and vs BOPs; with ``--csq-table`` the csq-hw CSQ and
+uniform points and fronts too) and ``comparison.csv`` (for each HGQ2 front point, the cheapest csq-hw run at least as
+accurate; written with ``--csq-table``). ``--hls-check N`` also converts each model with hls4ml (Vitis, io_parallel)
+and compares its C simulation with Keras on N test samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+DEFAULT_DATASET = {"mnist1d-cnn": "mnist1d", "digits-mlp": "digits"}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--model", default="mnist1d-cnn", choices=sorted(DEFAULT_DATASET))
+    p.add_argument("--dataset", default=None, help="csq-hw data set spec (default: mnist1d / digits for the model)")
+    p.add_argument("--betas", default="1e-7,1e-6,1e-5,1e-4", help="comma list of EBOPs penalty weights")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-train", type=int, default=None, help="use only the first N training samples")
+    p.add_argument("--csq-table", default=None, help="csq-hw sweep results.csv to plot on the same axes")
+    p.add_argument("--hls-check", type=int, default=0, metavar="N", help="hls4ml C-sim vs Keras on N test samples")
+    p.add_argument("--out", default="runs/peer_hgq2")
+    args = p.parse_args(argv)
+    try:
+        args.beta_list = [float(b) for b in args.betas.split(",") if b.strip()]
+    except ValueError:
+        p.error(f"--betas {args.betas!r}: give numbers, e.g. 1e-6,1e-5")
+    if not args.beta_list or any(b < 0 for b in args.beta_list):
+        p.error("--betas: give at least one non-negative value")
+    if args.epochs < 1 or args.batch_size < 1:
+        p.error("--epochs and --batch-size must be at least 1")
+    return args
+
+
+def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The csq-hw data set, channels-last for Keras: (N, L, C) for Conv1D, (N, F) for the MLP."""
+    from csq_hw import model_info
+    from csq_hw.data import load_dataset
+
+    info = model_info(args.model)
+    data = load_dataset(args.dataset or DEFAULT_DATASET[args.model]).reshaped(info.input_shape)
+    x_tr, x_te = data.x_train, data.x_test
+    if len(info.input_shape) == 2:  # (C, L) -> (L, C)
+        x_tr, x_te = x_tr.transpose(0, 2, 1), x_te.transpose(0, 2, 1)
+    if args.max_train:
+        x_tr, y_tr = x_tr[: args.max_train], data.y_train[: args.max_train]
+    else:
+        y_tr = data.y_train
+    return (np.ascontiguousarray(x_tr, np.float32), y_tr.astype(np.int64),
+            np.ascontiguousarray(x_te, np.float32), data.y_test.astype(np.int64))  # fmt: skip
+
+
+def build_hgq2(model: str, input_shape: tuple[int, ...], beta: float):
+    """The HGQ2 model of ``model`` (csq-hw name), built under HGQ2's FPGA quantizer defaults."""
+    import keras
+    from hgq.config import LayerConfigScope, QuantizerConfigScope
+    from hgq.layers import QConv1D, QDense
+
+    with (
+        QuantizerConfigScope(place="all", default_q_type="kbi", overflow_mode="SAT_SYM"),
+        QuantizerConfigScope(place="datalane", default_q_type="kif", overflow_mode="WRAP"),
+        LayerConfigScope(enable_ebops=True, beta0=beta),
+    ):
+        if model == "mnist1d-cnn":
+            layers = [keras.Input(input_shape)]
+            layers += [QConv1D(32, 3, strides=2, padding="same", activation="relu") for _ in range(3)]
+            layers += [keras.layers.Flatten(), QDense(10)]
+        elif model == "digits-mlp":
+            layers = [keras.Input(input_shape), QDense(64, activation="relu"), QDense(32, activation="relu"),
+                      QDense(10)]  # fmt: skip
+        else:  # pragma: no cover - argparse restricts the choice
+            raise ValueError(model)
+        return keras.Sequential(layers)
+
+
+def kernel_layers(model) -> list:
+    from hgq.layers import QConv1D, QDense
+
+    return [la for la in model.layers if isinstance(la, (QDense, QConv1D))]
+
+
+def layer_widths(layer) -> dict[str, float]:
+    """Per-weight and per-input-element widths of one HGQ2 layer (after ``trace_minmax``), reduced to the layer."""
+    from keras import ops
+
+    w = np.asarray(ops.convert_to_numpy(layer.kq.bits_(ops.shape(layer.kernel))), dtype=np.float64)
+    shape = (1, *layer.input.shape[1:])
+    q = layer.iq.quantizer
+    a_mag = np.asarray(ops.convert_to_numpy(layer.iq.bits_(shape)), dtype=np.float64)
+    k = np.asarray(ops.convert_to_numpy(q.bw_mapper.bw_to_x(q.k, shape)), dtype=np.float64)
+    a = np.where(a_mag > 0, a_mag + k, 0.0)  # csq-hw's b_a counts the sign bit of a signed element
+    w = np.broadcast_to(w, ops.shape(layer.kernel))
+    return {
+        "w_max": float(w.max()),
+        "w_mean": float(w.mean()),
+        "w_zero_frac": float((w <= 0).mean()),
+        "a_max": float(a.max()),
+        "a_mean": float(a.mean()),
+        "ebops": float(ops.convert_to_numpy(layer.ebops)),
+    }
+
+
+def csq_geometry(model: str) -> list:
+    import csq_hw
+    from cost_models import trace_geometry
+
+    info = csq_hw.model_info(model)
+    return trace_geometry(csq_hw.build_model(model), info.input_shape)
+
+
+def train_one(args, beta: float, data, geometry) -> tuple[dict, object]:
+    import keras
+    from hgq.utils import trace_minmax
+    from hgq.utils.sugar import BetaScheduler, FreeEBOPs, PieceWiseSchedule
+
+    x_tr, y_tr, x_te, y_te = data
+    keras.utils.set_random_seed(args.seed)
+    model = build_hgq2(args.model, x_tr.shape[1:], beta)
+    model.compile(optimizer=keras.optimizers.Adam(args.lr),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])  # fmt: skip
+    warm = max(1, args.epochs // 10)
+    schedule = PieceWiseSchedule([(0, 0.0, "linear"), (warm, beta, "constant")])
+    t0 = time.perf_counter()
+    model.fit(x_tr, y_tr, epochs=args.epochs, batch_size=args.batch_size, verbose=0,
+              callbacks=[FreeEBOPs(), BetaScheduler(schedule)])  # fmt: skip
+    seconds = time.perf_counter() - t0
+    ebops = float(trace_minmax(model, x_tr, batch_size=1024))  # sets WRAP integer bits; returns the exact EBOPs
+    logits = np.asarray(model.predict(x_te, batch_size=1024, verbose=0))
+    acc = float((logits.argmax(1) == y_te).mean())
+    layers = kernel_layers(model)
+    if len(layers) != len(geometry):
+        raise RuntimeError(f"{len(layers)} HGQ2 kernel layers but {len(geometry)} csq-hw layers")
+    row = {"peer": "hgq2", "model": args.model, "dataset": args.dataset or DEFAULT_DATASET[args.model],
+           "beta": beta, "epochs": args.epochs, "n_train": len(x_tr), "test_acc": acc, "ebops": ebops,
+           "bops": 0.0, "bops_mean": 0.0, "ebops_layers": 0.0, "train_seconds": seconds}  # fmt: skip
+    for g, layer in zip(geometry, layers, strict=True):
+        wd = layer_widths(layer)
+        row["bops"] += g.macs * wd["w_max"] * wd["a_max"]
+        row["bops_mean"] += g.macs * wd["w_mean"] * wd["a_mean"]
+        row["ebops_layers"] += wd["ebops"]
+        for key in ("w_max", "w_mean", "w_zero_frac", "a_max", "a_mean"):
+            row[f"{key}_{g.name}"] = round(wd[key], 4)
+    if args.hls_check:
+        row.update(hls_check(model, x_te[: args.hls_check], Path(args.out) / f"hls_beta{beta:g}"))
+    return row, model
+
+
+def hls_check(model, x: np.ndarray, out_dir: Path) -> dict:
+    """hls4ml (Vitis, io_parallel) C simulation vs Keras on ``x``: the share of outputs that are equal."""
+    import hls4ml
+
+    cfg = {"Model": {"Precision": "ap_fixed<1,0>", "ReuseFactor": 1}}
+    hm = hls4ml.converters.convert_from_keras_model(model, output_dir=str(out_dir), backend="Vitis",
+                                                    io_type="io_parallel", hls_config=cfg)  # fmt: skip
+    hm.compile()
+    y_hls = np.asarray(hm.predict(x), dtype=np.float64).reshape(len(x), -1)
+    y_keras = np.asarray(model.predict(x, verbose=0), dtype=np.float64).reshape(len(x), -1)
+    return {"hls_equal_frac": float((y_hls == y_keras).mean()), "hls_max_diff": float(np.abs(y_hls - y_keras).max())}
+
+
+def compare(hgq: pd.DataFrame, csq: pd.DataFrame) -> pd.DataFrame:
+    """For each HGQ2 front point and each cost: the cheapest csq-hw run (CSQ, uniform) at least as accurate."""
+    from csq_hw.pareto import min_cost_at_accuracy, pareto_front
+
+    rows = []
+    for cost, csq_col in (("ebops", "cost_ebops"), ("bops", "cost_bops")):
+        for _, p in pareto_front(hgq, cost).iterrows():
+            row = {"cost": cost, "beta": p["beta"], "hgq2_acc": p["test_acc"], "hgq2_cost": p[cost]}
+            for method, group in csq.groupby("method"):
+                best = min_cost_at_accuracy(group, csq_col, p["test_acc"])
+                row[f"{method}_cost"] = None if best is None else best[csq_col]
+                row[f"{method}_acc"] = None if best is None else best["test_acc"]
+                row[f"{method}_over_hgq2"] = None if best is None else best[csq_col] / p[cost]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot(hgq: pd.DataFrame, csq: pd.DataFrame | None, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from csq_hw.pareto import pareto_front
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    series = [("HGQ2", hgq, {"ebops": "ebops", "bops": "bops"}, "tab:green", "D")]
+    if csq is not None:
+        for method, color, marker in (("csq", "tab:blue", "o"), ("uniform", "tab:orange", "s")):
+            group = csq[csq["method"] == method]
+            if len(group):
+                label = "csq-hw CSQ" if method == "csq" else "csq-hw uniform QAT"
+                series.append((label, group, {"ebops": "cost_ebops", "bops": "cost_bops"}, color, marker))
+    for ax, cost in zip(axes, ("ebops", "bops"), strict=True):
+        for label, df, cols, color, marker in series:
+            col = cols[cost]
+            ax.scatter(df[col], 100 * df["test_acc"], color=color, marker=marker, alpha=0.35, s=22)
+            front = pareto_front(df, col)
+            ax.plot(front[col], 100 * front["test_acc"], color=color, marker=marker, label=label,
+                    drawstyle="steps-post")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("EBOPs (HGQ2 definition)" if cost == "ebops" else "BOPs = MACs * b_w * b_a (per-layer widths)")
+        ax.set_ylabel("test accuracy [%]")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{hgq['model'].iloc[0]} on {hgq['dataset'].iloc[0]}: HGQ2 vs csq-hw")
+    fig.tight_layout()
+    paths = []
+    for fmt in ("png", "svg"):
+        paths.append(out / f"fronts.{fmt}")
+        fig.savefig(paths[-1], dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        import hgq  # noqa: F401
+        import keras
+    except ImportError as exc:
+        print(f"peer_hgq2: {exc}; install with `pip install hgq2 keras` (see this script's docstring)", file=sys.stderr)
+        return 2
+    if keras.backend.backend() != os.environ["KERAS_BACKEND"]:  # pragma: no cover - keras read another setting
+        print(f"peer_hgq2: keras uses backend {keras.backend.backend()!r}", file=sys.stderr)
+    csq = None
+    if args.csq_table:
+        path = Path(args.csq_table)
+        if path.is_dir():
+            path = path / "results.csv"
+        if not path.is_file():
+            print(f"peer_hgq2: --csq-table {path} not found; give a csq-hw sweep results.csv", file=sys.stderr)
+            return 2
+        csq = pd.read_csv(path)
+        missing = {"method", "test_acc", "cost_ebops", "cost_bops"} - set(csq.columns)
+        if missing:
+            print(f"peer_hgq2: {path} lacks columns {sorted(missing)}; give a csq-hw sweep table", file=sys.stderr)
+            return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_data(args)
+    geometry = csq_geometry(args.model)
+    print(f"hgq2 on keras {keras.__version__} ({keras.backend.backend()} backend): {args.model}, "
+          f"{len(data[0])} training samples, {args.epochs} epochs, betas {args.beta_list}")  # fmt: skip
+    rows = []
+    for beta in args.beta_list:
+        row, _ = train_one(args, beta, data, geometry)
+        rows.append(row)
+        print(f"beta={beta:g}: test acc {row['test_acc']:.4f}, EBOPs {row['ebops']:,.0f}, BOPs {row['bops']:,.0f} "
+              f"(layer means {row['bops_mean']:,.0f}), {row['train_seconds']:.1f} s", flush=True)  # fmt: skip
+        pd.DataFrame(rows).to_csv(out / "hgq2_results.csv", index=False)  # after every point: partial results
+    hgq = pd.DataFrame(rows)
+    files = plot(hgq, csq, out)
+    print(f"wrote {out / 'hgq2_results.csv'}, {', '.join(str(f) for f in files)}")
+    if csq is not None:
+        table = compare(hgq, csq)
+        table.to_csv(out / "comparison.csv", index=False)
+        with pd.option_context("display.width", 200, "display.max_columns", None):
+            print(table.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
