@@ -44,7 +44,8 @@ Output (``--out``): ``hgq2_results.csv`` (one row per beta: accuracy, ebops, bop
 seconds), ``fronts.png`` / ``fronts.svg`` (accuracy vs EBOPs and vs BOPs; with ``--csq-table`` the csq-hw CSQ and
 uniform points and fronts too) and ``comparison.csv`` (for each HGQ2 front point, the cheapest csq-hw run at least as
 accurate; written with ``--csq-table``). ``--hls-check N`` also converts each model with hls4ml (Vitis, io_parallel)
-and compares its C simulation with Keras on N test samples.
+and compares its C simulation with Keras on N test samples. ``--replot A.csv,B.csv`` merges earlier results and
+plots them without training (no hgq2 needed).
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--csq-table", default=None, help="csq-hw sweep results.csv to plot on the same axes")
     p.add_argument("--hls-check", type=int, default=0, metavar="N", help="hls4ml C-sim vs Keras on N test samples")
     p.add_argument("--out", default="runs/peer_hgq2")
+    p.add_argument("--replot", default=None, metavar="CSV[,CSV]",
+                   help="no training: merge these hgq2_results.csv files, then plot and compare")  # fmt: skip
     args = p.parse_args(argv)
     try:
         args.beta_list = [float(b) for b in args.betas.split(",") if b.strip()]
@@ -271,14 +274,6 @@ def plot(hgq: pd.DataFrame, csq: pd.DataFrame | None, out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        import hgq  # noqa: F401
-        import keras
-    except ImportError as exc:
-        print(f"peer_hgq2: {exc}; install with `pip install hgq2 keras` (see this script's docstring)", file=sys.stderr)
-        return 2
-    if keras.backend.backend() != os.environ["KERAS_BACKEND"]:  # pragma: no cover - keras read another setting
-        print(f"peer_hgq2: keras uses backend {keras.backend.backend()!r}", file=sys.stderr)
     csq = None
     if args.csq_table:
         path = Path(args.csq_table)
@@ -294,6 +289,19 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.replot:
+        hgq = pd.concat([pd.read_csv(f) for f in args.replot.split(",")], ignore_index=True)
+        hgq = hgq.sort_values("beta", kind="stable").reset_index(drop=True)
+        hgq.to_csv(out / "hgq2_results.csv", index=False)
+        return report(hgq, csq, out)
+    try:
+        import hgq  # noqa: F401
+        import keras
+    except ImportError as exc:
+        print(f"peer_hgq2: {exc}; install with `pip install hgq2 keras` (see this script's docstring)", file=sys.stderr)
+        return 2
+    if keras.backend.backend() != os.environ["KERAS_BACKEND"]:  # pragma: no cover - keras read another setting
+        print(f"peer_hgq2: keras uses backend {keras.backend.backend()!r}", file=sys.stderr)
     data = load_data(args)
     geometry = csq_geometry(args.model)
     print(f"hgq2 on keras {keras.__version__} ({keras.backend.backend()} backend): {args.model}, "
@@ -305,7 +313,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"beta={beta:g}: test acc {row['test_acc']:.4f}, EBOPs {row['ebops']:,.0f}, BOPs {row['bops']:,.0f} "
               f"(layer means {row['bops_mean']:,.0f}), {row['train_seconds']:.1f} s", flush=True)  # fmt: skip
         pd.DataFrame(rows).to_csv(out / "hgq2_results.csv", index=False)  # after every point: partial results
-    hgq = pd.DataFrame(rows)
+    return report(pd.DataFrame(rows), csq, out)
+
+
+def report(hgq: pd.DataFrame, csq: pd.DataFrame | None, out: Path) -> int:
     files = plot(hgq, csq, out)
     print(f"wrote {out / 'hgq2_results.csv'}, {', '.join(str(f) for f in files)}")
     if csq is not None:
