@@ -69,7 +69,7 @@ def load_dataset(
     key = spec.lower()
     loader = _LOADERS.get(key)
     if loader is None and key == "imagenet":
-        raise UserError(_IMAGENET_MISSING)
+        raise UserError(f"{_IMAGENET_MISSING}; known: {', '.join(DATASETS)}")
     if loader is None:
         hint = f"; for a file write npz:{spec}" if key.endswith(".npz") else ""
         raise UserError(f"unknown data set '{spec}'; known: {', '.join(DATASETS)}{hint}")
