@@ -107,7 +107,7 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progr
     if not resume and (out / CHECKPOINT_NAME).exists():
         raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if cfg.amp != "off" and pick_device(cfg.device).type != "cuda":
-        raise UserError(f'amp={cfg.amp!r} needs a CUDA device; set amp = "off" for {cfg.device!r}')
+        raise UserError(f'amp={cfg.amp!r} needs CUDA; pass --amp off (amp = "off" in a config) for {cfg.device!r}')
     # under torchrun: join the job (gloo on CPU, NCCL on cuda:LOCAL_RANK); a no-op otherwise
     ctx, device = distributed.setup(pick_device(cfg.device))
     torch.set_flush_denormal(True)  # Adam's second moments of bit-plane gradients underflow at high T
