@@ -12,14 +12,16 @@ prunes them. The task loss decides where bits go.
 Guarantee: :func:`repair_to_budget` runs when the hard phase starts (and once more at the end). While the exact
 cost is above the budget it drops the **least useful bit**: among every searched layer's selected weight positions
 (while the layer keeps at least one) and every searched activation quantizer's least significant kept bit (while
-above its minimum), the one whose mask logit is smallest, i.e. the bit the search was least sure of. Ties go to
-the larger cost saving. When the hard phase starts, :func:`fill_to_budget` then adds back, one at a time,
-the most useful bits (largest logit) that still fit, so the final cost lands just under the budget.
+above its minimum), the one whose removal raises the task loss of the hard model on a fixed training batch the least
+per unit of cost saved (the trainer passes that loss); without a loss, the one whose mask logit is smallest, i.e. the
+bit the search was least sure of. When the hard phase starts, :func:`fill_to_budget` then adds back, one at a time,
+the most useful bits that still fit (largest loss decrease per unit of cost; a revived weight position starts at
+zero and is fine-tuned), so the final cost lands just under the budget.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -27,9 +29,12 @@ from torch import nn
 
 from cost_models import Budget, CostModel, LayerBits, LayerGeometry, parse_budget
 
+from .bitplane_weight import BitPlaneWeight
 from .errors import UserError
 from .layer_bits import hard_bits
 from .layers import csq_layers
+
+LossFn = Callable[[], float]  # the task loss of the current (hard) model on a fixed batch
 
 __all__ = ["resolve_budget", "BudgetRegularizer", "repair_to_budget", "fill_to_budget", "cost_range", "RepairStep"]
 
@@ -110,6 +115,7 @@ class RepairStep:
     position: int
     logit: float
     cost_after: float
+    loss_after: float | None = None
 
 
 def _exact_cost(model: nn.Module, geometry: Sequence[LayerGeometry], cost: CostModel) -> float:
@@ -117,11 +123,14 @@ def _exact_cost(model: nn.Module, geometry: Sequence[LayerGeometry], cost: CostM
         return float(cost(geometry, hard_bits(model)))
 
 
-def _moves(model: nn.Module, add: bool) -> list[tuple[float, str, str, int, torch.Tensor, int]]:
+def _moves(
+    model: nn.Module, add: bool, every_position: bool = False
+) -> list[tuple[float, str, str, int, torch.Tensor, int]]:
     """Candidate single-bit changes: ``(logit, layer, kind, position/width, logit tensor, index)``.
 
-    Dropping: each searched layer's selected weight position with the smallest logit (while more than one is
-    selected) and each searched activation's least significant kept bit (while above its minimum).
+    Dropping: each searched layer's selected weight position with the smallest logit (every selected position with
+    ``every_position``; while more than one is selected) and each searched activation's least significant kept bit
+    (while above its minimum).
     Adding: each unselected weight position with the largest logit and each activation's next bit.
     """
     out = []
@@ -136,8 +145,8 @@ def _moves(model: nn.Module, add: bool) -> list[tuple[float, str, str, int, torc
                     b = max(free, key=lambda p: float(logits[p]))
                     out.append((float(logits[b]), name, "weight", b, wq.mask_logits, b))
             elif len(pos) > 1:
-                b = min(pos, key=lambda p: float(logits[p]))
-                out.append((float(logits[b]), name, "weight", b, wq.mask_logits, b))
+                chosen = pos if every_position else [min(pos, key=lambda p: float(logits[p]))]
+                out += [(float(logits[b]), name, "weight", b, wq.mask_logits, b) for b in chosen]
         act = layer.act
         if act.search:
             width = act.hard_bits()
@@ -156,46 +165,99 @@ def _set_logit(param: torch.Tensor, j: int, on: bool) -> None:
         param[j] = max(float(param[j]), 0.0) + 1.0 if on else min(float(param[j]), 0.0) - 1.0
 
 
-def _try(model, geometry, cost, param: torch.Tensor, j: int, on: bool) -> float:
+def _owner(model: nn.Module, name: str, kind: str) -> BitPlaneWeight | None:
+    return dict(csq_layers(model))[name].weight_q if kind == "weight" else None
+
+
+def _zero_digits(wq: BitPlaneWeight, b: int) -> None:
+    """Make position b contribute 0 (both planes just below the threshold, still trainable at the current T)."""
+    with torch.no_grad():
+        v = -2.0 / max(wq.temperature, 1.0)
+        wq.pos[b] = v
+        wq.neg[b] = v
+
+
+def _try(model, geometry, budget: Budget, move, on: bool, loss_fn: LossFn | None) -> tuple[float, float | None]:
+    """(exact cost, loss or None) after applying ``move``; the model is restored afterwards."""
+    _, name, kind, index, param, j = move
     old = float(param.detach()[j])
+    wq = _owner(model, name, kind) if on else None
+    saved = (wq.pos[index].detach().clone(), wq.neg[index].detach().clone()) if wq is not None else None
     _set_logit(param, j, on)
-    after = _exact_cost(model, geometry, cost)
+    if wq is not None:
+        _zero_digits(wq, index)
+    after = _exact_cost(model, geometry, budget.cost)
+    loss = loss_fn() if loss_fn is not None else None
     with torch.no_grad():
         param[j] = old
-    return after
+        if saved is not None:
+            wq.pos[index], wq.neg[index] = saved
+    return after, loss
 
 
-def repair_to_budget(model: nn.Module, geometry: Sequence[LayerGeometry], budget: Budget) -> list[RepairStep]:
-    """Drop least-useful bits until the exact cost is at or under the budget. Returns what was dropped."""
+def _apply(model, move, on: bool) -> None:
+    _, name, kind, index, param, j = move
+    _set_logit(param, j, on)
+    if on and kind == "weight":
+        _zero_digits(_owner(model, name, kind), index)  # a revived position starts at 0, then fine-tunes
+
+
+def repair_to_budget(
+    model: nn.Module, geometry: Sequence[LayerGeometry], budget: Budget, loss_fn: LossFn | None = None
+) -> list[RepairStep]:
+    """Drop least-useful bits until the exact cost is at or under the budget. Returns what was dropped.
+
+    Least useful: with ``loss_fn`` (the task loss of the hard model on a fixed batch), the smallest loss increase per
+    unit of cost saved; without it, the smallest mask logit (ties: the larger saving).
+    """
     steps: list[RepairStep] = []
     current = _exact_cost(model, geometry, budget.cost)
+    base = loss_fn() if loss_fn is not None else None
     while current > budget.value:
-        moves = _moves(model, add=False)
+        moves = _moves(model, add=False, every_position=loss_fn is not None)
         if not moves:
             raise UserError(
                 f"cannot reach the budget {budget.spec}: every layer is at its minimum bits "
                 f"(cost {current:g} {budget.cost.unit}); raise the budget"
             )
-        scored = [(m[0], _try(model, geometry, budget.cost, m[4], m[5], False), m) for m in moves]
-        logit, after, (_, name, kind, index, param, j) = min(scored, key=lambda s: (s[0], s[1]))
-        _set_logit(param, j, False)
-        steps.append(RepairStep(name, "drop " + kind, index, logit, after))
-        current = after
+        scored = []
+        for m in moves:
+            after, loss = _try(model, geometry, budget, m, False, loss_fn)
+            saving = max(current - after, 0.0) / budget.value
+            key = (m[0], after) if loss is None else ((loss - base) / saving if saving > 0 else float("inf"), m[0])
+            scored.append((key, after, loss, m))
+        _, after, loss, move = min(scored, key=lambda s: s[0])
+        _apply(model, move, False)
+        steps.append(RepairStep(move[1], "drop " + move[2], move[3], move[0], after, loss))
+        current, base = after, loss
     return steps
 
 
-def fill_to_budget(model: nn.Module, geometry: Sequence[LayerGeometry], budget: Budget) -> list[RepairStep]:
-    """The converse of :func:`repair_to_budget`, run once when the hard phase starts: while some single bit
-    still fits under the budget, add the most useful one (largest mask logit among those that fit)."""
+def fill_to_budget(
+    model: nn.Module, geometry: Sequence[LayerGeometry], budget: Budget, loss_fn: LossFn | None = None
+) -> list[RepairStep]:
+    """The converse of :func:`repair_to_budget`, run once when the hard phase starts: while some single bit still
+    fits under the budget, add the most useful one. A revived weight position starts with zero digits (the forward
+    pass is unchanged until fine-tuning uses it). With ``loss_fn``: the largest loss decrease per unit of cost added
+    (never a bit that raises the loss; neutral ones last, by logit); without it: the largest mask logit."""
     steps: list[RepairStep] = []
+    current = _exact_cost(model, geometry, budget.cost)
+    base = loss_fn() if loss_fn is not None else None
     while True:
         fitting = []
         for m in _moves(model, add=True):
-            after = _try(model, geometry, budget.cost, m[4], m[5], True)
-            if after <= budget.value:
-                fitting.append((m[0], after, m))
+            after, loss = _try(model, geometry, budget, m, True, loss_fn)
+            if after > budget.value:
+                continue
+            if loss is None:
+                fitting.append(((-m[0], after), after, loss, m))
+            elif loss <= base:
+                added = max(after - current, 1e-12) / budget.value
+                fitting.append((((loss - base) / added, -m[0]), after, loss, m))
         if not fitting:
             return steps
-        logit, after, (_, name, kind, index, param, j) = max(fitting, key=lambda s: (s[0], -s[1]))
-        _set_logit(param, j, True)
-        steps.append(RepairStep(name, "add " + kind, index, logit, after))
+        _, after, loss, move = min(fitting, key=lambda s: s[0])
+        _apply(model, move, True)
+        steps.append(RepairStep(move[1], "add " + move[2], move[3], move[0], after, loss))
+        current = after
+        base = loss if loss is not None else base

@@ -34,7 +34,7 @@ from .layer_bits import average_bits, hard_bits
 from .layers import csq_layers, set_phase, set_temperature
 from .models import build_model, model_info
 from .pretrain import pretrain_float
-from .trainer import evaluate, make_optimizer, temperature, train_epoch
+from .trainer import evaluate, fixed_batch_loss, make_optimizer, temperature, train_epoch
 
 __all__ = ["train_run", "pick_device", "build_csq_model"]
 
@@ -171,7 +171,10 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
         set_temperature(model, temp)
         set_phase(model, "search" if searching else "hard")
         if epoch == cfg.ticket and epoch > 0 and not cfg.uniform:
-            changes = repair_to_budget(model, geometry, budget) + fill_to_budget(model, geometry, budget)
+            loss_fn = fixed_batch_loss(model, xtr, ytr, seed=cfg.seed)  # ranks bits by what they do to the task
+            changes = repair_to_budget(model, geometry, budget, loss_fn) + fill_to_budget(
+                model, geometry, budget, loss_fn
+            )
             repairs += [dataclasses.asdict(s) for s in changes]
         te = time.perf_counter()
         stats = train_epoch(

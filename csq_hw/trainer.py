@@ -27,7 +27,16 @@ from .errors import UserError
 from .layer_bits import hard_bits, soft_bits
 from .layers import csq_layers
 
-__all__ = ["temperature", "lr_at", "make_optimizer", "EpochStats", "train_epoch", "evaluate", "batch_order"]
+__all__ = [
+    "fixed_batch_loss",
+    "temperature",
+    "lr_at",
+    "make_optimizer",
+    "EpochStats",
+    "train_epoch",
+    "evaluate",
+    "batch_order",
+]
 
 
 def temperature(epoch: int, ticket: int, final: float, initial: float = 1.0) -> float:
@@ -157,6 +166,23 @@ def train_epoch(
         seen += n_global / world
     total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen], x.device)
     return EpochStats(total_loss / seen, correct / seen, coef, hard_cost)
+
+
+def fixed_batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int, n: int = 1024):
+    """A closure returning the mean cross-entropy of ``model`` (eval mode, no grad) on a fixed random subset of
+    ``n`` training samples: what the budget repair uses to rank bits."""
+    idx = batch_order(len(x), seed, -1)[:n].to(x.device)
+    xb, yb = x[idx], y[idx]
+
+    @torch.no_grad()
+    def loss() -> float:
+        was = model.training
+        model.eval()
+        value = float(F.cross_entropy(model(xb), yb))
+        model.train(was)
+        return value
+
+    return loss
 
 
 @torch.no_grad()

@@ -110,3 +110,35 @@ def test_infeasible_budget_is_user_error():
     m, geo = _mlp()
     with pytest.raises(UserError):
         resolve_budget("size=10", m, geo)
+
+
+def test_loss_guided_repair_drops_the_bits_the_loss_does_not_need():
+    m, geo = _mlp()
+    (_, first), (_, second) = list(csq_layers(m))
+
+    def loss():  # a stand-in task loss that only needs layer "0"'s bits
+        return float(8 - len(first.weight_q.positions()))
+
+    budget = resolve_budget("size=1500", m, geo)  # 1856 -> 1500: drop >= 356 bits
+    set_phase(m, "hard")
+    steps = repair_to_budget(m, geo, budget, loss)
+    assert steps and {s.layer for s in steps} == {"2"}  # layer "2" (64 weights) pays, layer "0" keeps 8 bits
+    assert len(first.weight_q.positions()) == 8
+    assert float(budget.cost(geo, hard_bits(m))) <= budget.value
+
+
+def test_fill_revives_weight_positions_at_zero():
+    m, geo = _mlp()
+    x = torch.rand(32, 8)
+    m.train()
+    m(x)  # calibrate
+    (_, first), _ = list(csq_layers(m))
+    set_phase(m, "hard")
+    with torch.no_grad():
+        first.weight_q.mask_logits[:6] = -1.0  # keep positions 6, 7 only
+    m.eval()
+    before = m(x)
+    budget = resolve_budget("size=1400", m, geo)
+    added = fill_to_budget(m, geo, budget, lambda: 0.0)  # a neutral loss: only cost and logits decide
+    assert any(s.kind == "add weight" and s.layer == "0" for s in added)
+    assert torch.equal(m(x), before)  # revived positions carry zero digits until fine-tuning moves them
