@@ -15,7 +15,7 @@ from torch import nn
 from .errors import UserError
 from .resnet import resnet20
 
-__all__ = ["ModelInfo", "MODELS", "build_model", "model_info"]
+__all__ = ["ModelInfo", "MODELS", "build_model", "model_info", "full_precision_for"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,17 @@ def model_info(name: str) -> ModelInfo:
         return MODELS[name]
     except KeyError:
         raise UserError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
+
+
+def full_precision_for(name: str, kwargs: dict[str, object] | None = None) -> tuple[str, ...]:
+    """Module-name substrings kept in float for model ``name`` built with ``kwargs``.
+
+    The registry default (``ModelInfo.full_precision``), or ``()`` when ``kwargs["quantize_shortcuts"]`` is true
+    (ResNet-20's 1x1 shortcuts become CSQ layers too, so that the model can be exported to firmware).
+    """
+    if (kwargs or {}).get("quantize_shortcuts"):
+        return ()
+    return model_info(name).full_precision
 
 
 def build_model(name: str, **kwargs: object) -> nn.Module:

@@ -62,6 +62,11 @@ class ResNetCifar(nn.Module):
         return self.fc(self.flatten(self.pool(x)))
 
 
-def resnet20(n_classes: int = 10, **_: object) -> ResNetCifar:
-    """ResNet-20: 19 3x3 convs + FC = 20 layers; 268,336 quantizable weights + 2,560 in 1x1 shortcuts."""
-    return ResNetCifar(n=3, n_classes=n_classes)
+def resnet20(n_classes: int = 10, n: int = 3, width: int = 16, **_: object) -> ResNetCifar:
+    """ResNet-20: 19 3x3 convs + FC = 20 layers; 268,336 quantizable weights + 2,560 in 1x1 shortcuts.
+
+    ``n`` (blocks per stage) and ``width`` (first stage's channels) give smaller variants of the same blocks (e.g.
+    for tests); other keywords (``quantize_shortcuts``, read by :func:`csq_hw.models.full_precision_for`) are
+    ignored here.
+    """
+    return ResNetCifar(n=n, n_classes=n_classes, width=width)

@@ -32,7 +32,7 @@ from .errors import UserError
 from .finalize import exact_state, precisions_dict, to_exact
 from .layer_bits import average_bits, hard_bits
 from .layers import csq_layers, set_phase, set_temperature
-from .models import build_model, model_info
+from .models import build_model, full_precision_for, model_info
 from .pretrain import pretrain_float
 from .trainer import evaluate, fixed_batch_loss, make_optimizer, temperature, train_epoch
 
@@ -65,7 +65,7 @@ def build_csq_model(cfg: TrainConfig, float_model: torch.nn.Module | None = None
     _seed_all(cfg.seed)
     if float_model is None:
         float_model = build_model(cfg.model, **cfg.model_kwargs)
-    model = convert(float_model.cpu(), cfg.quant_config(info.full_precision))
+    model = convert(float_model.cpu(), cfg.quant_config(full_precision_for(cfg.model, cfg.model_kwargs)))
     names = {n for n, _ in csq_layers(model)}
     geometry = trace_geometry(model, info.input_shape, include=lambda n, _m: n in names)
     budget = _uniform_budget(cfg, model, geometry) if cfg.uniform else resolve_budget(cfg.budget, model, geometry)
