@@ -88,10 +88,16 @@ def to_hls_module(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
     """A copy of the exact model that hls4ml's PyTorch frontend converts (see the module docstring)."""
     model = copy.deepcopy(model).float().eval()
     ranks: dict[str, int] = {}
+    spatial: dict[str, tuple[int, ...]] = {}
     hooks = [
         m.register_forward_pre_hook(lambda _m, a, n=n: ranks.__setitem__(n, a[0].dim()))
         for n, m in model.named_modules()
         if isinstance(m, ExactAffine)
+    ]
+    hooks += [
+        m.register_forward_pre_hook(lambda _m, a, n=n: spatial.__setitem__(n, tuple(a[0].shape[2:])))
+        for n, m in model.named_modules()
+        if _is_global_avg(m)
     ]
     with torch.no_grad():
         model(torch.zeros((1, *input_shape)))
@@ -105,7 +111,27 @@ def to_hls_module(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
         if isinstance(m, ExactAffine):
             parent_name, _, child_name = name.rpartition(".")
             setattr(model.get_submodule(parent_name), child_name, _affine_as_bn(m, ranks[name]))
+        elif isinstance(m, (nn.Identity, nn.Dropout)):
+            # hls4ml has no Identity layer: a plain-Python pass-through that torch.fx traces into (no node)
+            parent_name, _, child_name = name.rpartition(".")
+            setattr(model.get_submodule(parent_name), child_name, _Wire())
+        elif _is_global_avg(m):
+            # hls4ml 1.3.0's PyTorch frontend has no AdaptiveAvgPool2d; over the whole (H, W) map it is an
+            # AvgPool2d with that window (exact for a power-of-two H*W, which the reference requires)
+            parent_name, _, child_name = name.rpartition(".")
+            setattr(model.get_submodule(parent_name), child_name, nn.AvgPool2d(spatial[name]))
     return model
+
+
+class _Wire(nn.Module):
+    """``x -> x``; defined outside ``torch.nn`` so that hls4ml's tracer inlines it (ResNet identity shortcuts)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def _is_global_avg(m: nn.Module) -> bool:
+    return isinstance(m, nn.AdaptiveAvgPool2d) and tuple(np.atleast_1d(m.output_size)) in ((1,), (1, 1))
 
 
 def fx_names(model: nn.Module) -> dict[str, str]:

@@ -64,6 +64,9 @@ def _geometry(model: nn.Module, precisions: dict[str, Any], shape: tuple[int, ..
     return [dataclasses.replace(g, name=g.name.removesuffix(".layer")) for g in geo]
 
 
+_MAC_CLASSES = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D")
+
+
 def _types(hls_model: Any) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for layer in hls_model.get_layers():
@@ -75,7 +78,7 @@ def _types(hls_model: Any) -> dict[str, dict[str, Any]]:
             types[key.removesuffix("_t")] = p.definition_cpp() if hasattr(p, "definition_cpp") else str(p)
         entry: dict[str, Any] = {"class": layer.class_name, "types": types}
         for attr in ("reuse_factor", "strategy"):
-            if layer.get_attr(attr) is not None and layer.class_name in ("Dense", "Conv1D", "Conv2D"):
+            if layer.get_attr(attr) is not None and layer.class_name in _MAC_CLASSES:
                 entry[attr] = layer.get_attr(attr)
         out[layer.name] = entry
     return out

@@ -72,7 +72,8 @@ def load_precisions(path: Path) -> dict[str, Any]:
     if prec.get("full_precision"):
         raise UserError(
             f"{path}: layers {', '.join(prec['full_precision'])} are kept in full precision (float), which firmware "
-            "cannot reproduce bit-exactly; quantize them too (train with them as CSQ layers) to export"
+            "cannot reproduce bit-exactly; quantize them too (train with them as CSQ layers; for resnet20: "
+            "[model] kwargs = { quantize_shortcuts = true } in config.toml) to export"
         )
     return prec
 

@@ -39,8 +39,11 @@ def make_precisions(
     w_bits: int = 4,
     seed: int = 0,
     searched_act: bool = False,
+    input_shape: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
     """A ``precisions.json`` dict (schema v1) for ``model_name`` with random per-layer choices.
+
+    ``input_shape``: one sample's shape when it differs from the registry's (e.g. a small ResNet on 3x8x8).
 
     Weights: ``w_bits`` contiguous positions starting at a random LSB position, step exponent in [-7, -4].
     Inputs: the first layer signed (k=1, i=2, f in [3, 5]); later layers unsigned (k=0), i in [1, 3],
@@ -117,7 +120,7 @@ def make_precisions(
         "model": {
             "name": model_name,
             "kwargs": kwargs,
-            "input_shape": list(info.input_shape),
+            "input_shape": list(input_shape or info.input_shape),
             "n_classes": info.n_classes,
         },
         "max_bits": 8,
@@ -205,7 +208,10 @@ def make_run(
     """``write_run(make_precisions(...), fill_exact_model(...))`` in one call; kwargs go to the model."""
     searched_act = bool(kwargs.pop("searched_act", False))
     w_bits = int(kwargs.pop("w_bits", 4))
-    prec = make_precisions(model_name, kwargs=kwargs, w_bits=w_bits, seed=seed, searched_act=searched_act)
+    shape = kwargs.pop("input_shape", None)
+    prec = make_precisions(
+        model_name, kwargs=kwargs, w_bits=w_bits, seed=seed, searched_act=searched_act, input_shape=shape
+    )
     model = fill_exact_model(prec, seed=seed)
     assert math.isfinite(sum(float(p.abs().sum()) for p in model.state_dict().values()))
     return write_run(run_dir, prec, model, n_test=n_test, seed=seed)

@@ -94,3 +94,29 @@ def test_quartus_stream_conv2d_refused(tmp_path):
     run = make_run(tmp_path / "run", "digits-cnn", seed=0, n_test=10)
     with pytest.raises(UserError, match="Quartus backend does not compile Conv2d models in io_stream"):
         hls.export(run, tmp_path / "prj", backend="Quartus", io_type="io_stream")
+
+
+def test_resnet_residual_add_bit_exact(tmp_path):
+    """A small ResNet (the resnet20 builder with n=1, width=4, 3x8x8 inputs; shortcuts quantized): identity and
+    downsampling 1x1-conv + BN shortcuts, the residual adds and the global average pool (2x2 window) are exact."""
+    run = make_run(
+        tmp_path / "run",
+        "resnet20",
+        seed=7,
+        n_test=50,
+        searched_act=True,
+        n=1,
+        width=4,
+        quantize_shortcuts=True,
+        input_shape=(3, 8, 8),
+    )
+    res = hls.export(run, tmp_path / "prj", backend="Vitis", io_type="io_parallel")
+    rep = res.report
+    assert rep["samples"] == 3 * 50 + 256
+    assert rep["mismatches"] == 0, rep["csim"]
+    assert rep["torch"]["mismatches"] == 0
+    assert res.passed
+    classes = [t["class"] for t in rep["types"].values()]
+    assert classes.count("Merge") == 3  # one residual add per block
+    assert "layer2.0.shortcut.0" in rep["hls_layer_names"] and "layer3.0.shortcut.0" in rep["hls_layer_names"]
+    assert rep["reuse_factors"][rep["hls_layer_names"]["layer2.0.shortcut.0"]] == 1

@@ -86,6 +86,28 @@ def test_resnet20_reference_has_residual_add():
     assert compare(reference_forward(model, prec, x), y)["mismatches"] == 0
 
 
+def test_quantize_shortcuts_kwarg_makes_resnet20_exportable():
+    from csq_hw.models import build_model, full_precision_for
+
+    assert full_precision_for("resnet20", {}) == ("shortcut",)
+    assert full_precision_for("resnet20", {"quantize_shortcuts": True}) == ()
+    assert full_precision_for("digits-mlp", None) == ()
+    small = build_model("resnet20", n=1, width=4, quantize_shortcuts=True)
+    assert sum(isinstance(m, nn.Conv2d) for m in small.modules()) == 1 + 3 * 2 + 2  # stem, 3 blocks, 2 shortcuts
+    assert small(torch.zeros(2, 3, 8, 8)).shape == (2, 10)
+    prec = make_precisions("resnet20", kwargs={"n": 1, "width": 4, "quantize_shortcuts": True}, input_shape=(3, 8, 8))
+    assert [e["name"] for e in prec["layers"] if "shortcut" in e["name"]] == [
+        "layer2.0.shortcut.0",
+        "layer3.0.shortcut.0",
+    ]
+    model = fill_exact_model(prec, seed=1).double()
+    x = np.random.default_rng(0).normal(0, 1, (16, 3, 8, 8))
+    ref = reference_forward(model, prec, x)
+    with torch.no_grad():
+        got = model(torch.from_numpy(x)).numpy()
+    assert np.array_equal(ref.to_float(), got)
+
+
 def test_unsupported_layer_is_named():
     prec = make_precisions("digits-mlp", seed=0)
     model = fill_exact_model(prec, seed=0)
@@ -120,7 +142,7 @@ def test_run_contract_errors(tmp_path):
     prec = json.loads((run / "precisions.json").read_text())
     prec["full_precision"] = ["layer1.0.shortcut.0"]
     (run / "precisions.json").write_text(json.dumps(prec))
-    with pytest.raises(UserError, match="full precision"):
+    with pytest.raises(UserError, match="quantize_shortcuts = true"):
         load_run(run)
     prec["full_precision"], prec["version"] = [], 2
     (run / "precisions.json").write_text(json.dumps(prec))
