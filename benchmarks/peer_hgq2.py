@@ -26,6 +26,8 @@ Architectures (csq-hw model names):
 HGQ2 settings (its documented defaults for FPGA targets): weights ``kbi`` with ``SAT_SYM``, activations ``kif`` with
 ``WRAP`` (``trace_minmax`` after training sets the integer bits from the training data), EBOPs enabled; beta ramps
 linearly from 0 to its value over the first 10 % of the epochs and stays there. Adam, learning rate ``--lr``.
+The widths start at 8 bits (HGQ2's default) and, being Adam-trained parameters, move by at most about ``lr`` per
+step: a short schedule cannot take them far below the start, whatever beta is. ``--init-bits 4`` starts lower.
 
 Costs of each trained model (after ``trace_minmax``):
 
@@ -73,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init-bits", type=int, default=None, metavar="B",
+                   help="initial HGQ2 widths (default: HGQ2's 8 bits for weights and activations)")  # fmt: skip
     p.add_argument("--max-train", type=int, default=None, help="use only the first N training samples")
     p.add_argument("--csq-table", default=None, help="csq-hw sweep results.csv to plot on the same axes")
     p.add_argument("--hls-check", type=int, default=0, metavar="N", help="hls4ml C-sim vs Keras on N test samples")
@@ -109,15 +113,18 @@ def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndar
             np.ascontiguousarray(x_te, np.float32), data.y_test.astype(np.int64))  # fmt: skip
 
 
-def build_hgq2(model: str, input_shape: tuple[int, ...], beta: float):
-    """The HGQ2 model of ``model`` (csq-hw name), built under HGQ2's FPGA quantizer defaults."""
+def build_hgq2(model: str, input_shape: tuple[int, ...], beta: float, init_bits: int | None = None):
+    """The HGQ2 model of ``model`` (csq-hw name), built under HGQ2's FPGA quantizer defaults; ``init_bits`` sets
+    the initial widths (weights ``b0``; activations ``f0 = init_bits - 2`` with HGQ2's ``i0 = 2``)."""
     import keras
     from hgq.config import LayerConfigScope, QuantizerConfigScope
     from hgq.layers import QConv1D, QDense
 
+    w_init = {} if init_bits is None else {"b0": init_bits}
+    a_init = {} if init_bits is None else {"i0": 2, "f0": init_bits - 2}
     with (
-        QuantizerConfigScope(place="all", default_q_type="kbi", overflow_mode="SAT_SYM"),
-        QuantizerConfigScope(place="datalane", default_q_type="kif", overflow_mode="WRAP"),
+        QuantizerConfigScope(place="all", default_q_type="kbi", overflow_mode="SAT_SYM", **w_init),
+        QuantizerConfigScope(place="datalane", default_q_type="kif", overflow_mode="WRAP", **a_init),
         LayerConfigScope(enable_ebops=True, beta0=beta),
     ):
         if model == "mnist1d-cnn":
@@ -174,7 +181,7 @@ def train_one(args, beta: float, data, geometry) -> tuple[dict, object]:
 
     x_tr, y_tr, x_te, y_te = data
     keras.utils.set_random_seed(args.seed)
-    model = build_hgq2(args.model, x_tr.shape[1:], beta)
+    model = build_hgq2(args.model, x_tr.shape[1:], beta, args.init_bits)
     model.compile(optimizer=keras.optimizers.Adam(args.lr),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])  # fmt: skip
     warm = max(1, args.epochs // 10)
@@ -190,8 +197,9 @@ def train_one(args, beta: float, data, geometry) -> tuple[dict, object]:
     if len(layers) != len(geometry):
         raise RuntimeError(f"{len(layers)} HGQ2 kernel layers but {len(geometry)} csq-hw layers")
     row = {"peer": "hgq2", "model": args.model, "dataset": args.dataset or DEFAULT_DATASET[args.model],
-           "beta": beta, "epochs": args.epochs, "n_train": len(x_tr), "test_acc": acc, "ebops": ebops,
-           "bops": 0.0, "bops_mean": 0.0, "ebops_layers": 0.0, "train_seconds": seconds}  # fmt: skip
+           "beta": beta, "init_bits": args.init_bits or 8, "epochs": args.epochs, "n_train": len(x_tr),
+           "test_acc": acc, "ebops": ebops, "bops": 0.0, "bops_mean": 0.0, "ebops_layers": 0.0,
+           "train_seconds": seconds}  # fmt: skip
     for g, layer in zip(geometry, layers, strict=True):
         wd = layer_widths(layer)
         row["bops"] += g.macs * wd["w_max"] * wd["a_max"]
