@@ -12,14 +12,11 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure  # figures without pyplot: no global backend switch, inline plots keep working
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .errors import UserError  # noqa: E402
-from .pareto import pareto_front  # noqa: E402
+from .errors import UserError
+from .pareto import pareto_front
 
 __all__ = ["plot_fronts", "plot_layer_bits", "FORMATS"]
 
@@ -47,7 +44,6 @@ def _save(fig, path: str | Path, formats: Sequence[str]) -> list[Path]:
         target = base.with_name(f"{base.name}.{fmt}")
         atomic_write(target, lambda f, fmt=fmt: fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight"))
         out.append(target)
-    plt.close(fig)
     return out
 
 
@@ -77,7 +73,8 @@ def plot_fronts(
     n = len(cost_models)
     ncols = min(n, 3)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
+    fig = Figure(figsize=(4.6 * ncols, 3.6 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax, name in zip(axes.flat, cost_models, strict=False):
         col = f"cost_{name}"
         for method, group in df.groupby("method", sort=True):
@@ -122,7 +119,8 @@ def plot_layer_bits(run_dir: str | Path, path: str | Path | None = None) -> Path
     layers = json.loads(row["layer_bits"])
     names = list(layers)
     xs = range(len(names))
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(names) + 2), 3.2))
+    fig = Figure(figsize=(max(4.0, 0.6 * len(names) + 2), 3.2))
+    ax = fig.subplots()
     ax.bar([x - 0.2 for x in xs], [layers[n]["w"] for n in names], width=0.4, label="weight bits", color="tab:blue")
     ax.bar([x + 0.2 for x in xs], [layers[n]["a"] for n in names], width=0.4, label="input bits", color="tab:green")
     ax.set_xticks(list(xs), names, rotation=45 if len(names) > 8 else 0)
