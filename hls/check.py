@@ -7,13 +7,12 @@ only verdict that passes. The report lands atomically in ``<project>/csq_report.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from csq_hw.atomic_io import write_json
 
 from .reference import Fixed
 
@@ -70,18 +69,4 @@ def merge(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def write_report(out_dir: str | Path, report: dict[str, Any]) -> Path:
     """Write ``report`` as JSON to ``out_dir/csq_report.json`` atomically (temp file + rename)."""
-    path = Path(out_dir) / REPORT_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{REPORT_NAME}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_json(Path(out_dir) / REPORT_NAME, report)
