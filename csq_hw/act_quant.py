@@ -63,7 +63,6 @@ class ActQuant(nn.Module):
         self.momentum = momentum
         self.temperature = 1.0
         self.phase = "search"
-        self.mask_ste = False  # set by convert(QuantConfig(mask_ste=True))
 
     # --- calibration ----------------------------------------------------------------------------------------
     @property
@@ -100,8 +99,6 @@ class ActQuant(nn.Module):
             return self.gate_logits.new_zeros(0)
         if self.phase == "search":
             g = torch.sigmoid(self.temperature * self.gate_logits)
-            if self.mask_ste:  # hard gates forward, sigmoid gradient
-                g = g + ((self.gate_logits.detach() >= 0).to(g.dtype) - g).detach()
         else:
             g = (self.gate_logits.detach() >= 0).to(self.gate_logits.dtype)
         return torch.cumprod(g, 0)

@@ -72,7 +72,6 @@ class BitPlaneWeight(nn.Module):
         self.register_buffer("significance", 2.0 ** torch.arange(self.n_bits, dtype=torch.float32))
         self.temperature = 1.0
         self.phase = "search"
-        self.mask_ste = False  # set by convert(QuantConfig(mask_ste=True))
 
     # --- pieces ---------------------------------------------------------------------------------------------
     def step(self) -> torch.Tensor:
@@ -87,10 +86,7 @@ class BitPlaneWeight(nn.Module):
     def mask(self) -> torch.Tensor:
         """Bit-position mask, shape (N,): soft in ``search``, hard {0, 1} otherwise (at least one position)."""
         if self.phase == "search" and self.mask_logits.requires_grad:
-            soft = soft_mask(self.mask_logits, self.temperature)
-            if self.mask_ste:  # hard mask forward, sigmoid gradient: no soft-to-hard gap at the ticket
-                return soft + (hard_mask(self.mask_logits.detach()) - soft).detach()
-            return soft
+            return soft_mask(self.mask_logits, self.temperature)
         if not self.mask_logits.requires_grad:
             return torch.ones_like(self.mask_logits)
         return hard_mask(self.mask_logits.detach())

@@ -49,7 +49,6 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "weight_step",
         "mask_init",
         "plane_init",
-        "mask_ste",
         "bias_bits",
         "first_layer",
         "last_layer",
@@ -89,7 +88,6 @@ class TrainConfig:
     weight_step: str = "pow2"
     mask_init: float = 0.0
     plane_init: float = 0.5
-    mask_ste: bool = False
     bias_bits: int = 16
     first_layer: str = "search"
     last_layer: str = "search"
@@ -155,7 +153,6 @@ class TrainConfig:
             weight_step=self.weight_step,
             mask_init=self.mask_init,
             plane_init=self.plane_init,
-            mask_ste=self.mask_ste,
             bias_bits=self.bias_bits,
             first_layer=self.first_layer,
             last_layer=self.last_layer,

@@ -36,9 +36,6 @@ class QuantConfig:
         act_max_bits, act_min_bits: the searched activation range (``act_bits="search"``).
         weight_step: ``"pow2"`` (exact fixed point, exportable) or ``"float"`` (paper-faithful, not exportable).
         mask_init: initial mask logit (0.0: every position selected by the hard mask ``m >= 0``).
-        mask_ste: while searching, use the hard masks/gates (1[m >= 0]) in the forward pass with the sigmoid's
-            gradient (straight-through) instead of the soft ones. Beyond the paper; removes the accuracy drop when the
-            hard phase starts on models whose soft search settles on fractional masks (docs/method.md).
         plane_init: initial bit-plane logit magnitude (+a set, -a unset). Small values keep the planes trainable
             while the temperature grows (sigmoid(T p) saturates once |T p| >> 1); 0.5 suits runs of 10-100 epochs.
         bias_bits: fixed bias width (signed).
@@ -57,7 +54,6 @@ class QuantConfig:
     weight_step: str = "pow2"
     mask_init: float = 0.0
     plane_init: float = 0.5
-    mask_ste: bool = False
     bias_bits: int = 16
     first_layer: str = "search"
     last_layer: str = "search"
@@ -140,6 +136,5 @@ def convert(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
             bias_bits=config.bias_bits,
             trainable_mask=searched,
         )
-        new.weight_q.mask_ste = new.act.mask_ste = config.mask_ste
         set_submodule(model, name, new)
     return model
