@@ -59,6 +59,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "train": (
         "epochs",
         "pretrain_epochs",
+        "settle_epochs",
         "ticket_epoch",
         "initial_temperature",
         "final_temperature",
@@ -99,6 +100,7 @@ class TrainConfig:
     epochs: int = 30
     ticket_epoch: int | None = None
     pretrain_epochs: int = 0
+    settle_epochs: int = 0
     initial_temperature: float = 1.0
     final_temperature: float = 200.0
     optimizer: str = "adam"
@@ -115,6 +117,8 @@ class TrainConfig:
             raise UserError(f"epochs={self.epochs}; give at least 1")
         if self.ticket_epoch is not None and not 0 <= self.ticket_epoch <= self.epochs:
             raise UserError(f"ticket_epoch={self.ticket_epoch} must lie in 0..epochs ({self.epochs})")
+        if not 0 <= self.settle_epochs <= self.ticket:
+            raise UserError(f"settle_epochs={self.settle_epochs}; give 0..ticket epoch ({self.ticket})")
         if self.pretrain_epochs < 0:
             raise UserError(f"pretrain_epochs={self.pretrain_epochs}; give 0 (random init, as the paper) or more")
         if self.batch_size < 1:

@@ -180,7 +180,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
         stats = train_epoch(
             net, xtr, ytr, optimizer=optimizer, regularizer=regularizer, geometry=geometry,
             batch_size=cfg.batch_size, seed=cfg.seed, epoch=epoch, steps_done=epoch * steps_per_epoch,
-            total_steps=total_steps, base_lr=cfg.lr, searching=searching,
+            total_steps=total_steps, base_lr=cfg.lr, searching=searching and epoch < cfg.ticket - cfg.settle_epochs,
             autocast=torch.bfloat16 if cfg.amp == "bf16" else None,
         )  # fmt: skip
         with torch.no_grad():

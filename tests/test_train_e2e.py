@@ -87,3 +87,18 @@ def test_killed_run_resumes_to_same_precisions(tmp_path, monkeypatch):
     assert p_full == p_cut
     assert resumed["test_acc"] == full["test_acc"]
     assert len(pd.read_csv(tmp_path / "cut" / "metrics.csv")) == 5
+
+
+def test_settle_epochs_turn_the_budget_term_off_before_the_ticket(tmp_path):
+    cfg = TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3", epochs=4, ticket_epoch=3,
+                      settle_epochs=1, seed=2)  # fmt: skip
+    train_run(cfg, tmp_path / "r", progress=False)
+    coef = pd.read_csv(tmp_path / "r" / "metrics.csv").reg_coefficient.tolist()
+    # epochs 0, 1: budget term on (its last coefficient (C_hard - B) / B is non-zero: the cost moves around the
+    # budget); epoch 2 settles without it; epoch 3 is the hard phase (no term)
+    assert coef[0] != 0.0 and coef[1] != 0.0 and coef[2] == 0.0 and coef[3] == 0.0
+
+
+def test_settle_epochs_validated():
+    with pytest.raises(Exception, match="settle_epochs"):
+        TrainConfig(epochs=10, ticket_epoch=5, settle_epochs=6)

@@ -27,6 +27,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--initial-temperature", dest="initial_temperature", type=float, help="T at epoch 0 (default 1, as the paper)"
     )
     p.add_argument("--mask-init", dest="mask_init", type=float, help="initial mask logit (default 0: all bits on)")
+    p.add_argument(
+        "--settle-epochs",
+        dest="settle_epochs",
+        type=int,
+        help="last search epochs without the budget term: masks saturate before they harden (default 0)",
+    )
     p.add_argument("--seed", type=int)
     p.add_argument("--max-bits", dest="max_bits", type=int, help="bit positions per weight N (default 8)")
     p.add_argument("--act-bits", dest="act_bits", help="activation bits N, or 'search' (default 8)")
@@ -59,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     keys = [
         *("model", "dataset", "data_dir", "budget", "strength", "epochs", "ticket_epoch", "pretrain_epochs"),
-        *("seed", "max_bits", "initial_temperature", "mask_init"),
+        *("seed", "max_bits", "initial_temperature", "mask_init", "settle_epochs"),
         *("act_bits", "weight_step", "first_layer", "last_layer", "batch_size", "lr", "optimizer", "device"),
         *("amp", "plane_dtype"),
     ]
