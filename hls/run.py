@@ -18,6 +18,7 @@ from torch import nn
 
 from csq_hw.errors import UserError
 from csq_hw.exact import EXACT_FORMAT, EXACT_VERSION, build_exact_model
+from csq_hw.finalize import PRECISIONS_SCHEMA, PRECISIONS_VERSION
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,8 +27,7 @@ else:  # pragma: no cover
 
 __all__ = ["Run", "load_run", "load_precisions", "check_grid", "as_int"]
 
-SCHEMA = "csq-hw/precisions"
-VERSION = 1
+SCHEMA, VERSION = PRECISIONS_SCHEMA, PRECISIONS_VERSION  # the versions this backend reads
 
 
 @dataclass

@@ -82,10 +82,13 @@ def load_precisions(run: Path) -> dict:
         prec = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise UserError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); rerun the export") from None
-    if not isinstance(prec, dict) or prec.get("schema") != "csq-hw/precisions" or prec.get("version") != 1:
-        got = (prec.get("schema"), prec.get("version")) if isinstance(prec, dict) else type(prec).__name__
+    from ..finalize import PRECISIONS_SCHEMA, PRECISIONS_VERSION
+
+    want = (PRECISIONS_SCHEMA, PRECISIONS_VERSION)
+    got = (prec.get("schema"), prec.get("version")) if isinstance(prec, dict) else type(prec).__name__
+    if got != want:
         raise UserError(
-            f"{path}: schema/version {got} is not ('csq-hw/precisions', 1); this csq-hw reads version 1 only"
+            f"{path}: schema/version {got} is not {want}; this csq-hw reads version {PRECISIONS_VERSION} only"
         )
     return prec
 
