@@ -79,9 +79,7 @@ def test_repair_reaches_budget_and_fill_uses_slack():
     added = fill_to_budget(m, geo, budget)
     cost_after = float(budget.cost(geo, hard_bits(m)))
     assert budget.value >= cost_after >= cost
-    # after the fill no single extra weight bit fits: the slack is below the smallest layer's bit (64 weights)
-    assert budget.value - cost_after < 64 or all(len(la.weight_q.positions()) == 8 for _, la in csq_layers(m))
-    assert all(s.kind.startswith("add") for s in added)
+    assert all(s.kind == "add act" for s in added)  # weight positions are never revived
 
 
 def test_repair_drops_smallest_logit_first():
@@ -127,7 +125,9 @@ def test_loss_guided_repair_drops_the_bits_the_loss_does_not_need():
     assert float(budget.cost(geo, hard_bits(m))) <= budget.value
 
 
-def test_fill_revives_weight_positions_at_zero():
+def test_fill_never_revives_weight_positions():
+    # A revived weight position has no useful digits and no Adam history: Adam's first normalised steps flip its
+    # planes across the whole layer. fill_to_budget therefore only adds activation bits.
     m, geo = _mlp()
     x = torch.rand(32, 8)
     m.train()
@@ -136,9 +136,7 @@ def test_fill_revives_weight_positions_at_zero():
     set_phase(m, "hard")
     with torch.no_grad():
         first.weight_q.mask_logits[:6] = -1.0  # keep positions 6, 7 only
-    m.eval()
-    before = m(x)
-    budget = resolve_budget("size=1400", m, geo)
-    added = fill_to_budget(m, geo, budget, lambda: 0.0)  # a neutral loss: only cost and logits decide
-    assert any(s.kind == "add weight" and s.layer == "0" for s in added)
-    assert torch.equal(m(x), before)  # revived positions carry zero digits until fine-tuning moves them
+    budget = resolve_budget("size=1400", m, geo)  # room for more weight bits in layer "0"
+    added = fill_to_budget(m, geo, budget, lambda: 0.0)
+    assert not any(s.kind == "add weight" for s in added)
+    assert first.weight_q.positions() == [6, 7]
