@@ -1,6 +1,7 @@
 """Model zoo: the float architectures that ``csq_hw.convert`` turns into CSQ models.
 
-Names (for ``--model``): ``jet-mlp``, ``digits-mlp``, ``digits-cnn``, ``mnist1d-cnn``, ``resnet20``.
+Names (for ``--model``): ``jet-mlp``, ``digits-mlp``, ``digits-cnn``, ``mnist1d-cnn``, ``resnet20``, ``resnet18``,
+``resnet50`` (ImageNet; ``model_kwargs``: ``image_size`` (default 224), ``n_classes`` (1000), ``width`` (64)).
 Every model ends on logits (no softmax) and uses ``nn.Flatten`` (not ``x.view(x.size(0), -1)``) so that hls4ml's
 torch.fx frontend can trace it.
 """
@@ -14,8 +15,17 @@ from torch import nn
 
 from .errors import UserError
 from .resnet import resnet20
+from .resnet_imagenet import resnet18, resnet50
 
-__all__ = ["ModelInfo", "MODELS", "build_model", "model_info", "full_precision_for"]
+__all__ = [
+    "ModelInfo",
+    "MODELS",
+    "build_model",
+    "full_precision_for",
+    "input_shape_for",
+    "model_info",
+    "n_classes_for",
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,9 @@ class ModelInfo:
     description: str
     # module names kept in full precision by default (not CSQ layers)
     full_precision: tuple[str, ...] = ()
+    # image models: ``model_kwargs["image_size"]`` S sets the input to (C, S, S); ``n_classes`` is a builder keyword
+    sized_input: bool = False
+    takes_n_classes: bool = False
 
 
 def mlp(sizes: tuple[int, ...]) -> nn.Sequential:
@@ -84,6 +97,20 @@ MODELS: dict[str, ModelInfo] = {
             10,
             "CIFAR ResNet-20 (option-B 1x1 shortcuts, kept full precision)",
             full_precision=("shortcut",),
+            takes_n_classes=True,
+        ),
+        *(
+            ModelInfo(
+                name,
+                build,
+                (3, 224, 224),
+                1000,
+                f"ImageNet {label} (torchvision-shaped, 1x1 shortcuts kept full precision)",
+                full_precision=("shortcut",),
+                sized_input=True,
+                takes_n_classes=True,
+            )
+            for name, build, label in (("resnet18", resnet18, "ResNet-18"), ("resnet50", resnet50, "ResNet-50 v1.5"))
         ),
     ]
 }
@@ -106,6 +133,29 @@ def full_precision_for(name: str, kwargs: dict[str, object] | None = None) -> tu
     if (kwargs or {}).get("quantize_shortcuts"):
         return ()
     return model_info(name).full_precision
+
+
+def input_shape_for(name: str, kwargs: dict[str, object] | None = None) -> tuple[int, ...]:
+    """One sample's input shape for model ``name`` built with ``kwargs``: the registry's, or (C, S, S) with
+    ``S = kwargs["image_size"]`` for the ImageNet models."""
+    info = model_info(name)
+    size = (kwargs or {}).get("image_size")
+    if size is None or not info.sized_input:
+        return info.input_shape
+    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
+        raise UserError(f"model_kwargs image_size={size!r} for {name}; give an integer >= 8 (224 for ImageNet)")
+    return (info.input_shape[0], size, size)
+
+
+def n_classes_for(name: str, kwargs: dict[str, object] | None = None) -> int:
+    """Classes predicted by model ``name`` built with ``kwargs`` (``kwargs["n_classes"]`` where the model takes it)."""
+    info = model_info(name)
+    value = (kwargs or {}).get("n_classes")
+    if value is None or not info.takes_n_classes:
+        return info.n_classes
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise UserError(f"model_kwargs n_classes={value!r} for {name}; give an integer of at least 2")
+    return value
 
 
 def build_model(name: str, **kwargs: object) -> nn.Module:

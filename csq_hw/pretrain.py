@@ -12,15 +12,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .trainer import batch_order, lr_at
+from .data.source import SampleSource
+from .trainer import as_source, batch_order, lr_at
 
 __all__ = ["pretrain_float"]
 
 
 def pretrain_float(
     model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    data: SampleSource | torch.Tensor,
+    y: torch.Tensor | None = None,
     *,
     epochs: int,
     lr: float,
@@ -29,21 +30,24 @@ def pretrain_float(
 ) -> nn.Module:
     """Train ``model`` (float) in place with Adam and per-step cosine decay for ``epochs`` epochs; returns it.
 
-    x: (N, *input_shape) float tensor on the model's device; y: (N,) int64.
+    ``data``: a :class:`~csq_hw.data.SampleSource`, or a (N, *input_shape) float tensor on the model's device with
+    labels ``y`` (N,) int64.
     """
     if epochs <= 0:
         return model
+    source = as_source(data, y)
     opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
-    steps_per_epoch = -(-len(x) // batch_size)
+    n = len(source)
+    steps_per_epoch = -(-n // batch_size)
     total = steps_per_epoch * epochs
     model.train()
     for epoch in range(epochs):
-        order = batch_order(len(x), seed + 7919, epoch).to(x.device)  # a stream distinct from the CSQ epochs
-        for j, start in enumerate(range(0, len(x), batch_size)):
-            idx = order[start : start + batch_size]
+        order = batch_order(n, seed + 7919, epoch)  # a stream distinct from the CSQ epochs
+        plan = [order[start : start + batch_size] for start in range(0, n, batch_size)]
+        for j, (xb, yb) in enumerate(source.batches(plan, epoch=epoch)):
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch * steps_per_epoch + j, total, lr)
-            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

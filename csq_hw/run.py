@@ -27,12 +27,12 @@ from .budget import BudgetRegularizer, fill_to_budget, repair_to_budget, resolve
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig, config_to_toml
 from .convert import convert
-from .data import load_dataset
+from .data import ImageFolderDataset, load_dataset
 from .errors import UserError
 from .finalize import exact_state, precisions_dict, to_exact
 from .layer_bits import average_bits, hard_bits
 from .layers import csq_layers, set_phase, set_temperature
-from .models import build_model, full_precision_for, model_info
+from .models import build_model, full_precision_for, input_shape_for, n_classes_for
 from .pretrain import pretrain_float
 from .trainer import evaluate, fixed_batch_loss, make_optimizer, temperature, train_epoch
 
@@ -61,13 +61,12 @@ def build_csq_model(cfg: TrainConfig, float_model: torch.nn.Module | None = None
     ``float_model``: start from these float weights (e.g. after :func:`csq_hw.pretrain.pretrain_float`) instead of a
     fresh random initialisation.
     """
-    info = model_info(cfg.model)
     _seed_all(cfg.seed)
     if float_model is None:
         float_model = build_model(cfg.model, **cfg.model_kwargs)
     model = convert(float_model.cpu(), cfg.quant_config(full_precision_for(cfg.model, cfg.model_kwargs)))
     names = {n for n, _ in csq_layers(model)}
-    geometry = trace_geometry(model, info.input_shape, include=lambda n, _m: n in names)
+    geometry = trace_geometry(model, input_shape_for(cfg.model, cfg.model_kwargs), include=lambda n, _m: n in names)
     budget = _uniform_budget(cfg, model, geometry) if cfg.uniform else resolve_budget(cfg.budget, model, geometry)
     return model, geometry, budget
 
@@ -120,20 +119,19 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progr
 
 def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: torch.device) -> dict[str, Any]:
     main = distributed.is_main()  # rank 0 writes every file and shows progress
-    info = model_info(cfg.model)
-    data = load_dataset(cfg.dataset, data_dir=cfg.data_dir).reshaped(info.input_shape)
-    if data.n_classes > info.n_classes:
+    data = load_dataset(cfg.dataset, data_dir=cfg.data_dir).reshaped(input_shape_for(cfg.model, cfg.model_kwargs))
+    n_classes = n_classes_for(cfg.model, cfg.model_kwargs)
+    if data.n_classes > n_classes:
         raise UserError(
-            f"data set {cfg.dataset} has {data.n_classes} classes but model {cfg.model} predicts {info.n_classes}; "
-            "pick a matching model"
+            f"data set {cfg.dataset} has {data.n_classes} classes but model {cfg.model} predicts {n_classes}; "
+            "pick a matching model (or model_kwargs n_classes where the model takes it)"
         )
-    xtr, ytr = torch.as_tensor(data.x_train, device=device), torch.as_tensor(data.y_train, device=device)
-    xte, yte = torch.as_tensor(data.x_test, device=device), torch.as_tensor(data.y_test, device=device)
+    train_src, test_src = data.train_source(device, seed=cfg.seed), data.test_source(device)  # tensors or a loader
     warm = None
     if cfg.pretrain_epochs and not resume:  # float warm start (a resumed run loads its CSQ state instead)
         _seed_all(cfg.seed)
         warm = build_model(cfg.model, **cfg.model_kwargs).to(device)
-        pretrain_float(warm, xtr, ytr, epochs=cfg.pretrain_epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
+        pretrain_float(warm, train_src, epochs=cfg.pretrain_epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
     model, geometry, budget = build_csq_model(cfg, warm)
     for m in model.modules():  # bit planes stored in plane_dtype (Adam states follow); weights built in float32
         if isinstance(m, BitPlaneWeight):
@@ -143,7 +141,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
     optimizer = make_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay)
     regularizer = None if cfg.uniform else BudgetRegularizer(budget, cfg.strength)
     cfg_dict = dataclasses.asdict(cfg)
-    steps_per_epoch = -(-len(xtr) // cfg.batch_size)
+    steps_per_epoch = -(-len(train_src) // cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     start_epoch, rows, repairs = 0, [], []
     if resume:
@@ -171,14 +169,16 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
         set_temperature(model, temp)
         set_phase(model, "search" if searching else "hard")
         if epoch == cfg.ticket and epoch > 0 and not cfg.uniform:
-            loss_fn = fixed_batch_loss(model, xtr, ytr, seed=cfg.seed)  # ranks bits by what they do to the task
+            # ranks bits by what they do to the task (256 streamed images: 1,024 at 224 x 224 would take 600 MB)
+            n_fixed = 256 if isinstance(data, ImageFolderDataset) else 1024
+            loss_fn = fixed_batch_loss(model, train_src, seed=cfg.seed, n=n_fixed)
             changes = repair_to_budget(model, geometry, budget, loss_fn) + fill_to_budget(
                 model, geometry, budget, loss_fn
             )
             repairs += [dataclasses.asdict(s) for s in changes]
         te = time.perf_counter()
         stats = train_epoch(
-            net, xtr, ytr, optimizer=optimizer, regularizer=regularizer, geometry=geometry,
+            net, train_src, optimizer=optimizer, regularizer=regularizer, geometry=geometry,
             batch_size=cfg.batch_size, seed=cfg.seed, epoch=epoch, steps_done=epoch * steps_per_epoch,
             total_steps=total_steps, base_lr=cfg.lr, searching=searching and epoch < cfg.ticket - cfg.settle_epochs,
             autocast=torch.bfloat16 if cfg.amp == "bf16" else None,
@@ -192,7 +192,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
             "temperature": temp,
             "train_loss": stats.loss,
             "train_acc": stats.acc,
-            "test_acc": evaluate(model, xte, yte) if main else float("nan"),
+            "test_acc": evaluate(model, test_src) if main else float("nan"),
             "cost": cost,
             "budget": budget.value,
             "cost_over_budget": cost / budget.value,
@@ -216,26 +216,26 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
     summary = None
     if main:
         model = distributed.from_sync_batchnorm(model)
-        summary = _finish(cfg, out, model, geometry, budget, xte, yte, repairs, time.perf_counter() - t0)
+        summary = _finish(cfg, out, model, geometry, budget, test_src, repairs, time.perf_counter() - t0)
     return distributed.broadcast_object(summary)  # every rank returns rank 0's summary
 
 
-def _finish(cfg, out: Path, model, geometry, budget, xte, yte, repairs, train_seconds) -> dict[str, Any]:
+def _finish(cfg, out: Path, model, geometry, budget, test_src, repairs, train_seconds) -> dict[str, Any]:
     """Hard-threshold everything, enforce the budget, write precisions, exact model and summary."""
-    info = model_info(cfg.model)
     set_temperature(model, temperature(cfg.epochs, cfg.ticket, cfg.final_temperature, cfg.initial_temperature))
     set_phase(model, "hard")
     if not cfg.uniform:
         repairs = repairs + [dataclasses.asdict(s) for s in repair_to_budget(model, geometry, budget)]
-    hard_acc = evaluate(model, xte, yte)
+    hard_acc = evaluate(model, test_src)
     set_phase(model, "relaxed")
-    soft_acc = evaluate(model, xte, yte)
+    soft_acc = evaluate(model, test_src)
     set_phase(model, "hard")
     model = model.cpu()
     exact = to_exact(model)
-    exact_acc = evaluate(exact.double(), xte.cpu().double(), yte.cpu())
-    spec = {"name": cfg.model, "kwargs": cfg.model_kwargs, "input_shape": list(info.input_shape),
-            "n_classes": info.n_classes}  # fmt: skip
+    exact_acc = evaluate(exact.double(), test_src, dtype=torch.float64)
+    shape = list(input_shape_for(cfg.model, cfg.model_kwargs))
+    spec = {"name": cfg.model, "kwargs": cfg.model_kwargs, "input_shape": shape,
+            "n_classes": n_classes_for(cfg.model, cfg.model_kwargs)}  # fmt: skip
     precisions = precisions_dict(model, spec, cfg.weight_step, cfg.max_bits)
     bits = hard_bits(model, with_values=True)
     with torch.no_grad():

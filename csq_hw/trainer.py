@@ -23,11 +23,13 @@ from cost_models import LayerBits, LayerGeometry
 
 from . import distributed
 from .budget import BudgetRegularizer
+from .data.source import SampleSource, TensorSource, sequential_plan
 from .errors import UserError
 from .layer_bits import hard_bits, soft_bits
 from .layers import csq_layers
 
 __all__ = [
+    "as_source",
     "fixed_batch_loss",
     "temperature",
     "lr_at",
@@ -98,10 +100,23 @@ class EpochStats:
     hard_cost: float
 
 
+def as_source(data: SampleSource | torch.Tensor, y: torch.Tensor | None = None) -> SampleSource:
+    """``data`` itself when it is a :class:`~csq_hw.data.SampleSource`, else ``TensorSource(data, y)``."""
+    if isinstance(data, torch.Tensor):
+        if y is None:
+            raise TypeError("pass labels y with a tensor x")
+        return TensorSource(data, y)
+    return data
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 def train_epoch(
     model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    data: SampleSource | torch.Tensor,
+    y: torch.Tensor | None = None,
     *,
     optimizer: torch.optim.Optimizer,
     regularizer: BudgetRegularizer | None,
@@ -115,35 +130,42 @@ def train_epoch(
     searching: bool,
     autocast: torch.dtype | None = None,
 ) -> EpochStats:
-    """One pass over ``(x, y)`` (tensors on the model's device; x (N, *input_shape), y (N,) int64).
+    """One pass over the training samples: a :class:`~csq_hw.data.SampleSource`, or tensors ``data`` (N,
+    *input_shape) and ``y`` (N,) int64 on the model's device.
 
-    ``batch_size`` is the global batch: under DDP (``model`` wrapped, process group active) each of the P ranks
-    runs its slice of every global batch and the gradient average equals the one-process gradient; a last
-    batch with fewer samples than ranks is skipped. ``autocast``: run the forward pass under
-    ``torch.autocast(dtype=autocast)`` (CUDA, bfloat16) for the float parts; the bit-plane weights are built in
-    float32 regardless.
+    The global order is :func:`batch_order` ``(N, seed, epoch)``; ``batch_size`` is the global batch: under DDP
+    (``model`` wrapped, process group active) each of the P ranks loads and runs its slice of every global batch and
+    the gradient average equals the one-process gradient; a last batch with fewer samples than ranks is skipped.
+    ``autocast``: run the forward pass under ``torch.autocast(dtype=autocast)`` (CUDA, bfloat16) for the float parts;
+    the bit-plane weights are built in float32 regardless.
     """
+    source = as_source(data, y)
     model.train()
+    device = _device_of(model)
     rank, world = distributed.rank(), distributed.world_size()
-    order = batch_order(len(x), seed, epoch).to(x.device)
+    order = batch_order(len(source), seed, epoch)
+    plan, n_globals = [], []
+    for start in range(0, len(source), batch_size):
+        idx = order[start : start + batch_size]
+        if world > 1:
+            if len(idx) < world:
+                break  # every rank needs at least one sample per step
+            plan.append(distributed.shard(idx, rank, world))
+        else:
+            plan.append(idx)
+        n_globals.append(len(idx))
     total_loss = correct = seen = 0.0
     coef = hard_cost = 0.0
     cost_cache: dict[tuple, float] = {}  # hard bits change only when a mask logit crosses 0
-    for j, start in enumerate(range(0, len(x), batch_size)):
-        idx = order[start : start + batch_size]
-        n_global = len(idx)
-        if world > 1:
-            if n_global < world:
-                break  # every rank needs at least one sample per step
-            idx = distributed.shard(idx, rank, world)
-        xb, yb = x[idx], y[idx]
+    for j, (xb, yb) in enumerate(source.batches(plan, epoch=epoch)):
+        n_global = n_globals[j]
         for group in optimizer.param_groups:
             group["lr"] = lr_at(steps_done + j, total_steps, base_lr)
-        with torch.autocast(x.device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+        with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
             logits = model(xb)
             loss = F.cross_entropy(logits.float(), yb)
-        if world > 1 and len(idx) * world != n_global:
-            loss = loss * (len(idx) * world / n_global)  # DDP averages over ranks: make that the global mean
+        if world > 1 and len(yb) * world != n_global:
+            loss = loss * (len(yb) * world / n_global)  # DDP averages over ranks: make that the global mean
         if regularizer is not None and searching:
             key = hard_state_key(model)
             if key not in cost_cache:
@@ -152,7 +174,7 @@ def train_epoch(
             hard_cost = cost_cache[key]
             coef = regularizer.coefficient(hard_cost)
             soft = soft_bits(model)
-            loss = loss + regularizer(geometry, soft if x.device.type == "cpu" else _on_cpu(soft), hard_cost)
+            loss = loss + regularizer(geometry, soft if device.type == "cpu" else _on_cpu(soft), hard_cost)
         if not torch.isfinite(loss):
             raise UserError(
                 f"loss became {float(loss.detach())} at epoch {epoch}, step {j}; lower --lr or the budget strength "
@@ -164,15 +186,18 @@ def train_epoch(
         total_loss += float(loss.detach()) * n_global / world
         correct += float((logits.detach().argmax(1) == yb).sum())
         seen += n_global / world
-    total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen], x.device)
+    total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen], device)
     return EpochStats(total_loss / seen, correct / seen, coef, hard_cost)
 
 
-def fixed_batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: int, n: int = 1024):
+def fixed_batch_loss(
+    model: nn.Module, data: SampleSource | torch.Tensor, y: torch.Tensor | None = None, *, seed: int, n: int = 1024
+):
     """A closure returning the mean cross-entropy of ``model`` (eval mode, no grad) on a fixed random subset of
-    ``n`` training samples: what the budget repair uses to rank bits."""
-    idx = batch_order(len(x), seed, -1)[:n].to(x.device)
-    xb, yb = x[idx], y[idx]
+    ``n`` training samples (loaded once): what the budget repair uses to rank bits."""
+    source = as_source(data, y)
+    idx = batch_order(len(source), seed, -1)[:n]
+    xb, yb = next(iter(source.batches([idx])))
 
     @torch.no_grad()
     def loss() -> float:
@@ -186,12 +211,23 @@ def fixed_batch_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, seed: i
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
-    """Top-1 accuracy of ``model`` in eval mode on ``(x, y)``."""
+def evaluate(
+    model: nn.Module,
+    data: SampleSource | torch.Tensor,
+    y: torch.Tensor | None = None,
+    batch_size: int = 1024,
+    dtype: torch.dtype | None = None,
+) -> float:
+    """Top-1 accuracy of ``model`` in eval mode on a source or on tensors ``(data, y)``; ``dtype``: cast the inputs
+    (and move them to the model's device), e.g. float64 for the exact model."""
+    source = as_source(data, y)
     was = model.training
     model.eval()
+    device = _device_of(model)
     correct = 0
-    for start in range(0, len(x), batch_size):
-        correct += int((model(x[start : start + batch_size]).argmax(1) == y[start : start + batch_size]).sum())
+    for xb, yb in source.batches(sequential_plan(len(source), batch_size)):
+        if dtype is not None:
+            xb, yb = xb.to(device, dtype), yb.to(device)
+        correct += int((model(xb).argmax(1) == yb).sum())
     model.train(was)
-    return correct / max(len(x), 1)
+    return correct / max(len(source), 1)

@@ -41,13 +41,20 @@ class Run:
     dataset: str | None
     data_dir: str | None
 
-    def test_inputs(self) -> np.ndarray:
-        """The run's test inputs, shape (N, *input_shape), float64."""
-        from csq_hw.data import load_dataset
+    def test_inputs(self, streamed: int = 64) -> np.ndarray:
+        """The run's test inputs, shape (N, *input_shape), float64: the whole test split, or the first ``streamed``
+        validation images of a streamed (ImageNet-style) data set."""
+        import torch
+
+        from csq_hw.data import ImageFolderDataset, load_dataset, sequential_plan
 
         if not self.dataset:
             raise UserError(f"{self.run_dir}/config.toml names no [data] dataset; pass test inputs explicitly")
         data = load_dataset(self.dataset, data_dir=self.data_dir).reshaped(self.input_shape)
+        if isinstance(data, ImageFolderDataset):
+            plan = sequential_plan(min(streamed, data.n_test), 16)
+            x = torch.cat([xb for xb, _ in data.test_source(torch.device("cpu")).batches(plan)])
+            return x.numpy().astype(np.float64)
         return data.x_test.astype(np.float64)
 
 

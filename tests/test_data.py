@@ -51,7 +51,7 @@ def _tiny(n_train: int = 12, n_test: int = 6, shape: tuple[int, ...] = (4,), k: 
 
 
 def test_registry_names() -> None:
-    assert DATASETS == ["digits", "mnist1d", "jets", "cifar10", "npz:PATH"]
+    assert DATASETS == ["digits", "mnist1d", "jets", "cifar10", "imagenet", "npz:PATH"]
 
 
 def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -126,8 +126,8 @@ def test_atomic_cache_write(tmp_path: Path) -> None:
 
 def test_unknown_spec_lists_known_names() -> None:
     with pytest.raises(UserError) as e:
-        load_dataset("imagenet")
-    _one_line_error(e, "imagenet", "digits", "mnist1d", "jets", "cifar10", "npz:PATH")
+        load_dataset("imagenet21k")
+    _one_line_error(e, "imagenet21k", "digits", "mnist1d", "jets", "cifar10", "imagenet", "npz:PATH")
     with pytest.raises(UserError) as e:
         load_dataset("my.npz")
     _one_line_error(e, "npz:my.npz")

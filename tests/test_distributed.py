@@ -151,7 +151,7 @@ def test_amp_needs_cuda(tmp_path):
 RECIPES = Path(__file__).resolve().parents[1] / "configs"
 
 
-def test_gpu_recipes_load_and_imagenet_says_what_is_missing():
+def test_gpu_recipes_load_and_imagenet_needs_a_directory():
     from csq_hw.config import load_config
     from csq_hw.data import load_dataset
 
@@ -161,5 +161,6 @@ def test_gpu_recipes_load_and_imagenet_says_what_is_missing():
     for name in ("resnet18_imagenet.toml", "resnet50_imagenet.toml"):
         cfg = load_config(RECIPES / name)
         assert cfg.dataset == "imagenet" and cfg.optimizer == "sgd" and cfg.weight_decay == 1e-4
-    with pytest.raises(UserError, match="streaming ImageFolder"):
+        assert cfg.model in ("resnet18", "resnet50") and cfg.data_dir is None  # given with --data-dir
+    with pytest.raises(UserError, match="--data-dir"):
         load_dataset("imagenet")

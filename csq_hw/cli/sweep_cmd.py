@@ -16,15 +16,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .model_data_args import add_model_data_arguments
+
 HELP = "sweep CSQ over hardware budgets (and a uniform-precision baseline); results table, Pareto fronts, plots"
 DEFAULT_PLOT_COSTS = ("size", "ebops", "lut", "latency:bismo", "energy")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML training config used as the base of every point (flags override it)")
-    p.add_argument("--model", help="jet-mlp | digits-mlp | digits-cnn | mnist1d-cnn | resnet20")
-    p.add_argument("--dataset", help="digits | mnist1d | jets | cifar10 | npz:PATH")
-    p.add_argument("--data-dir", dest="data_dir", help="directory with local data (jets file, CIFAR-10 batches)")
+    add_model_data_arguments(p)
     p.add_argument("--cost", help="cost model the budgets are in, e.g. bops, size, lut, latency:bismo")
     p.add_argument("--budgets", help="comma list of budget values in the cost's unit or uN, e.g. 1e5,2e5,u3")
     p.add_argument("--budget-range", dest="budget_range", help="LO:HI:N, N log-spaced budgets, e.g. 1e5:8e5:5")

@@ -6,14 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
+from .model_data_args import add_model_data_arguments
+
 HELP = "train a mixed-precision model with CSQ under a hardware budget"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML config file (flags override it)")
-    p.add_argument("--model", help="jet-mlp | digits-mlp | digits-cnn | mnist1d-cnn | resnet20")
-    p.add_argument("--dataset", help="digits | mnist1d | jets | cifar10 | npz:PATH")
-    p.add_argument("--data-dir", dest="data_dir", help="directory with local data (jets file, CIFAR-10 batches)")
+    add_model_data_arguments(p)
     p.add_argument(
         "--budget", help="KIND=VALUE, VALUE absolute in the cost's unit or uN (cost at uniform N bits), e.g. size=u3"
     )

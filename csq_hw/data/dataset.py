@@ -7,8 +7,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from ..errors import UserError
+from .source import TensorSource
 
 __all__ = ["Dataset"]
 
@@ -145,6 +147,14 @@ class Dataset:
             x_train=self.x_train.reshape((self.n_train, *shape)),
             x_test=self.x_test.reshape((self.n_test, *shape)),
         )
+
+    def train_source(self, device: torch.device, seed: int = 0) -> TensorSource:
+        """The training split as tensors on ``device`` (``seed`` is unused: no augmentation)."""
+        return TensorSource(torch.as_tensor(self.x_train, device=device), torch.as_tensor(self.y_train, device=device))
+
+    def test_source(self, device: torch.device) -> TensorSource:
+        """The test split as tensors on ``device``."""
+        return TensorSource(torch.as_tensor(self.x_test, device=device), torch.as_tensor(self.y_test, device=device))
 
     def __repr__(self) -> str:
         return (
