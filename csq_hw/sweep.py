@@ -121,7 +121,8 @@ def parse_budget_values(budgets: str | None = None, budget_range: str | None = N
         if n < 1 or (n == 1 and lo != hi) or lo > hi:
             raise UserError(f"--budget-range {budget_range!r}: need LO <= HI and N >= 2 (N = 1 only when LO = HI)")
         step = (math.log(hi) - math.log(lo)) / max(n - 1, 1)
-        values += [f"{math.exp(math.log(lo) + j * step):.4g}" for j in range(n)]
+        # 4 significant digits, then the same text as a listed value, so 2e5 listed or from a range is one point
+        values += [f"{float(f'{math.exp(math.log(lo) + j * step):.4g}'):.6g}" for j in range(n)]
     out = list(dict.fromkeys(values))
     if not out:
         raise UserError(_EMPTY)

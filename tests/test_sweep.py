@@ -96,6 +96,9 @@ def test_budget_parsing():
     assert parse_budget_values("1e5, 2e5,u3,1e5") == ["100000", "200000", "u3"]
     values = [float(v) for v in parse_budget_values(budget_range="1e4:1e6:3")]
     assert values == pytest.approx([1e4, 1e5, 1e6])
+    # a value listed or produced by a range is the same point (same text, so a resumed sweep skips it):
+    # 2e5 .. 1.6e6 in 5 log steps: 2e5 * 8^(j/4) -> 200000, 336359.5 -> 336400 (4 significant digits), ...
+    assert parse_budget_values("2e5,1.6e6", "2e5:1.6e6:5") == ["200000", "1.6e+06", "336400", "565700", "951400"]
     assert budget_list("bops", [1000, 2000]) == ["bops=1000", "bops=2000"]
     for bad in ("1e4:1e6", "1e6:1e4:3", "1e4:1e6:x", "0:1:2"):
         with pytest.raises(UserError):
