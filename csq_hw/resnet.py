@@ -8,7 +8,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["BasicBlock", "ResNetCifar", "resnet20"]
+__all__ = ["BasicBlock", "ResNetCifar", "projection_shortcut", "resnet20"]
+
+
+def projection_shortcut(cin: int, cout: int, stride: int) -> nn.Module:
+    """Identity, or option B (1x1 conv + BN, named ``shortcut.0``/``.1``) where the shape changes."""
+    if stride == 1 and cin == cout:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
 
 
 class BasicBlock(nn.Module):
@@ -22,9 +29,7 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, stride=1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
         self.relu2 = nn.ReLU()
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+        self.shortcut = projection_shortcut(cin, cout, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu1(self.bn1(self.conv1(x)))
