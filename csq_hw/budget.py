@@ -132,20 +132,15 @@ def _moves(
     Dropping: each searched layer's selected weight position with the smallest logit (every selected position with
     ``every_position``; while more than one is selected) and each searched activation's least significant kept bit
     (while above its minimum).
-    Adding: each unselected weight position with the largest logit and each activation's next bit.
+    Adding: each searched activation's next bit (weight positions are never revived: see the module docstring).
     """
     out = []
     for name, layer in csq_layers(model):
         wq = layer.weight_q
         logits = wq.mask_logits.detach()
-        if wq.mask_logits.requires_grad:
+        if wq.mask_logits.requires_grad and not add:
             pos = wq.positions()
-            if add:
-                free = [b for b in range(wq.n_bits) if b not in pos]
-                if free:
-                    b = max(free, key=lambda p: float(logits[p]))
-                    out.append((float(logits[b]), name, "weight", b, wq.mask_logits, b))
-            elif len(pos) > 1:
+            if len(pos) > 1:
                 chosen = pos if every_position else [min(pos, key=lambda p: float(logits[p]))]
                 out += [(float(logits[b]), name, "weight", b, wq.mask_logits, b) for b in chosen]
         act = layer.act
@@ -227,8 +222,6 @@ def fill_to_budget(
     while True:
         fitting = []
         for m in _moves(model, add=True):
-            if m[2] == "weight":
-                continue
             after, loss = _try(model, geometry, budget, m, True, loss_fn)
             if after > budget.value:
                 continue
