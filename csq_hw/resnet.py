@@ -8,7 +8,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["BasicBlock", "ResNetCifar", "projection_shortcut", "resnet20"]
+__all__ = ["BasicBlock", "ResNetCifar", "kaiming_init_convs", "projection_shortcut", "resnet20"]
+
+
+def kaiming_init_convs(model: nn.Module) -> None:
+    """He-normal (fan_out, ReLU) initialisation of every Conv2d weight in ``model``, as torchvision's ResNets."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
 
 def projection_shortcut(cin: int, cout: int, stride: int) -> nn.Module:
@@ -57,9 +64,7 @@ class ResNetCifar(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(cin, n_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        kaiming_init_convs(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(self.bn1(self.conv1(x)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .resnet import BasicBlock, projection_shortcut
+from .resnet import BasicBlock, kaiming_init_convs, projection_shortcut
 
 __all__ = ["Bottleneck", "ResNetImageNet", "from_torchvision_state_dict", "resnet18", "resnet50"]
 
@@ -71,9 +71,7 @@ class ResNetImageNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(cin, n_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        kaiming_init_convs(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
