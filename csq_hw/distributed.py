@@ -22,6 +22,7 @@ Results agree with the single-process run up to float reduction order; the test 
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -128,10 +129,24 @@ def setup(device: torch.device) -> tuple[DistContext, torch.device]:
     return DistContext(rank_, world, local, backend, owned=True), device
 
 
-def teardown(ctx: DistContext) -> None:
-    """Destroy the process group if :func:`setup` created it."""
-    if ctx.owned and dist.is_initialized():
-        dist.destroy_process_group()
+def teardown(ctx: DistContext, clean: bool = True) -> None:
+    """Destroy the process group if :func:`setup` created it.
+
+    ``clean``: the run ended normally on this rank, so every rank reaches this point: a barrier first, so that no
+    rank destroys its gloo/NCCL communicators while a peer still has a collective (the final broadcast) in flight.
+    Without it a rank could exit while the other was still inside gloo and abort at shutdown (SIGABRT,
+    ``terminate called without an active exception``) after rank 0 had written every file. After an error on this
+    rank (``clean=False``) the peers may never reach the barrier, so the group is destroyed without one (torchrun
+    then stops the job on the error's exit code).
+    """
+    if not (ctx.owned and dist.is_initialized()):
+        return
+    # the DDP wrapper (its Reducer holds the group and gloo work) sits in reference cycles: free it now, while the
+    # group and the interpreter are alive, not during interpreter shutdown after the group is gone
+    gc.collect()
+    if clean:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def barrier() -> None:

@@ -110,11 +110,14 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progr
     # under torchrun: join the job (gloo on CPU, NCCL on cuda:LOCAL_RANK); a no-op otherwise
     ctx, device = distributed.setup(pick_device(cfg.device))
     torch.set_flush_denormal(True)  # Adam's second moments of bit-plane gradients underflow at high T
+    clean = False
     try:
-        return _train(cfg, out, resume, progress, device)
+        summary = _train(cfg, out, resume, progress, device)
+        clean = True
+        return summary
     finally:
         torch.set_flush_denormal(False)  # torch's default; other code (hypothesis) checks for subnormals
-        distributed.teardown(ctx)
+        distributed.teardown(ctx, clean=clean)  # a barrier first when every rank got here
 
 
 def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: torch.device) -> dict[str, Any]:

@@ -75,15 +75,22 @@ def test_two_process_run_matches_single_process(single, tmp_path):
     assert proc.stdout.count("run directory:") == 1  # only rank 0 reports
     assert summary["test_acc"] > 0.5
     m1, m2 = pd.read_csv(one / "metrics.csv"), pd.read_csv(two / "metrics.csv")
+    # the schedule is a function of the epoch alone: defined to agree exactly
     assert list(m2.phase) == list(m1.phase) and list(m2.temperature) == list(m1.temperature)
-    assert list(m2.cost) == list(m1.cost)
-    # same math up to float reduction order: equal to ~1e-7 at first, then the differences grow (Adam, high T)
-    assert (m2.train_loss - m1.train_loss).abs()[:2].max() < 1e-5
+    # The search-phase costs are NOT compared: 1 and 2 processes sum the loss and gradients in another order
+    # (and AVX2 and AVX-512 kernels differ again), so a mask logit near 0 can sit on either side of it in some
+    # epoch (AVX-512, epoch 5: 7,632 vs 6,992 bits) although both runs end on the same precisions. In the hard
+    # phase the precisions are frozen, so the hard cost is a function of the (equal) final precisions.
+    hard = m1.phase == "hard"
+    assert hard.any() and list(m2.cost[hard]) == list(m1.cost[hard])
+    # same math up to reduction order: the losses stay close (a tolerance, not bit equality)
     assert ((m2.train_loss - m1.train_loss).abs() / m1.train_loss).max() < 0.05
+    s1 = json.loads((one / "summary.json").read_text())
+    s2 = json.loads((two / "summary.json").read_text())
+    assert abs(s2["test_acc"] - s1["test_acc"]) < 0.03  # 450 test digits: 3 points = 13 samples
     for name in ("config.toml", "checkpoint.pt", "exact_model.pt", "summary.json"):
         assert (two / name).is_file(), name
     assert not list(two.glob("*.tmp")) and not list(two.glob(".*"))
-    s2 = json.loads((two / "summary.json").read_text())
     assert s2["test_acc"] == s2["hard_model_test_acc"]  # the exact model is the hard-phase model
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from csq_hw import TrainConfig
 from csq_hw.errors import UserError
@@ -26,7 +27,14 @@ def local_ray():
 
 def test_ray_sweep_gives_the_local_table(local_ray, tmp_path):
     df_ray = run_sweep(BASE, BUDGETS, tmp_path / "ray", workers=2, baseline_bits=[4], backend="ray", progress=False)
-    df_loc = run_sweep(BASE, BUDGETS, tmp_path / "loc", workers=1, baseline_bits=[4], progress=False)
+    # each Ray task trains with num_cpus = 1 torch thread; the local run must use the same thread count for its
+    # float sums to be taken in the same order (same kernels, same threads: defined to agree bit for bit)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        df_loc = run_sweep(BASE, BUDGETS, tmp_path / "loc", workers=1, baseline_bits=[4], progress=False)
+    finally:
+        torch.set_num_threads(threads)
     assert list(df_ray.columns) == list(df_loc.columns)
     key = ["method", "budget_spec"]
     a, b = df_ray.sort_values(key).reset_index(drop=True), df_loc.sort_values(key).reset_index(drop=True)
