@@ -14,6 +14,15 @@ Phases (set by the trainer through :func:`csq_hw.layers.set_phase`):
 * ``relaxed``: M = 1[m >= 0] (precision frozen), digits relaxed: the paper's "soft model at T_final".
 * ``hard``: M = 1[m >= 0]; digits hard-thresholded in the forward pass, gradients through the relaxed digits
   (straight-through), so the hard-phase model *is* the exact model while weights keep fine-tuning.
+
+Straight-through fine-tune (``start_finetune``, the default hand-over at the ticket): from then on the weight is a
+float *shadow* weight ``s`` (shape ``weight_shape``, in the weight's own units, so a learning rate means what it
+means for a float model) projected onto the signed-digit values that the selected positions can hold
+(:mod:`csq_hw.signed_digits`), ``W = step * proj_S(s / step)`` with an identity gradient, in the ``search`` and
+``hard`` phases (``relaxed``: ``s`` itself, unprojected). The exact integer weight is ``proj_S(s / step)``; the
+planes are no longer used. At the hard-threshold limit T -> infinity the sigmoid gradient of a
+plane vanishes unless |p| < ~1/T, so the plane parametrisation cannot fine-tune at T >= 200; the shadow can.
+The plain QAT baseline is the same path from the first epoch with every position selected.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from torch import nn
 
 from .bitplanes import hard_digits, hard_mask, int_to_planes, mask_span, planes_to_int, relaxed_digits, soft_mask
 from .fixed_point import ste_round
+from .signed_digits import nearest_value, project, representable_values
 
 __all__ = ["BitPlaneWeight", "PHASES"]
 
@@ -70,8 +80,14 @@ class BitPlaneWeight(nn.Module):
         self.mask_logits = nn.Parameter(torch.full((self.n_bits,), float(mask_init)), requires_grad=trainable_mask)
         self.log2_step = nn.Parameter(torch.tensor(log2_step))
         self.register_buffer("significance", 2.0 ** torch.arange(self.n_bits, dtype=torch.float32))
+        # straight-through fine-tune: a float weight, used once ``finetuning`` is set
+        self.shadow = nn.Parameter(w.clone())
+        self.register_buffer("finetuning", torch.tensor(False))
+        # max-abs step during the fine-tune: step = 2^ceil(log2(max|s| / max V)), refitted every forward (QAT)
+        self.register_buffer("dynamic_step", torch.tensor(False))
         self.temperature = 1.0
         self.phase = "search"
+        self._values: dict[tuple, torch.Tensor] = {}
 
     # --- pieces ---------------------------------------------------------------------------------------------
     def step(self) -> torch.Tensor:
@@ -100,6 +116,45 @@ class BitPlaneWeight(nn.Module):
             return soft
         return soft + (hard_digits(pos, neg) - soft).detach()
 
+    # --- straight-through fine-tune ---------------------------------------------------------------------------
+    @property
+    def is_finetuning(self) -> bool:
+        return bool(self.finetuning)
+
+    def frozen_step(self) -> torch.Tensor:
+        """The fine-tune's step, without a gradient: the step found by the search, or with ``dynamic_step`` the
+        smallest power of two whose grid holds the largest shadow weight, ``2^ceil(log2(max|s| / max V))``
+        (per-tensor max-abs scaling, as plain QAT does; it is written into ``log2_step`` so the exact model and
+        ``step_exponent`` follow)."""
+        if self.is_finetuning and bool(self.dynamic_step):
+            with torch.no_grad():
+                top = float(self.values()[-1])
+                max_abs = float(self.shadow.detach().abs().max()) if self.shadow.numel() else 0.0
+                e = math.ceil(math.log2(max(max_abs, 2.0**-30) / max(top, 1.0)))
+                if self.weight_step == "pow2":
+                    self.log2_step.fill_(float(e))
+                else:
+                    self.log2_step.fill_(math.log2(max(max_abs, 2.0**-30) / max(top, 1.0)))
+        e = torch.floor(self.log2_step.detach() + 0.5) if self.weight_step == "pow2" else self.log2_step.detach()
+        return torch.exp2(e)
+
+    @torch.no_grad()
+    def start_finetune(self, from_current: bool = True, dynamic_step: bool = False) -> None:
+        """Switch to the straight-through fine-tune. ``from_current``: the shadow starts at the weight this module
+        computes now (in its current phase and temperature: the soft search weight at the ticket), else it keeps
+        its value (the float weight it was built from: plain QAT). ``dynamic_step``: see :meth:`frozen_step`."""
+        if from_current:
+            self.shadow.copy_(self._weight().float())
+        self.finetuning.fill_(True)
+        self.dynamic_step.fill_(bool(dynamic_step))
+
+    def values(self) -> torch.Tensor:
+        """Ascending integers the selected positions can hold (a cached float32 tensor on the shadow's device)."""
+        key = (tuple(self.positions()), self.shadow.device)
+        if key not in self._values:
+            self._values[key] = torch.tensor(representable_values(key[0]), dtype=torch.float32, device=key[1])
+        return self._values[key]
+
     def forward(self) -> torch.Tensor:
         device = self.pos.device.type
         if torch.is_autocast_enabled(device):  # the weight itself is built in float32 under autocast
@@ -108,6 +163,9 @@ class BitPlaneWeight(nn.Module):
         return self._weight()
 
     def _weight(self) -> torch.Tensor:
+        if self.is_finetuning:
+            s, step = self.shadow.float(), self.frozen_step()
+            return s if self.phase == "relaxed" else step * project(s / step, self.values())
         coef = self.mask() * self.significance  # (N,)
         w_int = torch.tensordot(coef, self.digits(), dims=1)  # (*weight_shape)
         return self.step() * w_int
@@ -130,6 +188,9 @@ class BitPlaneWeight(nn.Module):
 
     def integer_weight(self) -> torch.Tensor:
         """Exact integer weight in units of ``2^step_exponent`` (int64, shape ``weight_shape``)."""
+        if self.is_finetuning:
+            with torch.no_grad():
+                return nearest_value(self.shadow.float() / self.frozen_step(), self.values()).to(torch.int64)
         m = torch.zeros(self.n_bits)
         m[self.positions()] = 1.0
         with torch.no_grad():

@@ -132,7 +132,9 @@ def _moves(
     Dropping: each searched layer's selected weight position with the smallest logit (every selected position with
     ``every_position``; while more than one is selected) and each searched activation's least significant kept bit
     (while above its minimum).
-    Adding: each searched activation's next bit (weight positions are never revived: see the module docstring).
+    Adding: each searched activation's next bit, and every unselected weight position of a searched layer that
+    fine-tunes straight-through shadow weights (a plane-parametrised layer never revives a position: see the
+    module docstring).
     """
     out = []
     for name, layer in csq_layers(model):
@@ -143,6 +145,10 @@ def _moves(
             if len(pos) > 1:
                 chosen = pos if every_position else [min(pos, key=lambda p: float(logits[p]))]
                 out += [(float(logits[b]), name, "weight", b, wq.mask_logits, b) for b in chosen]
+        if wq.mask_logits.requires_grad and add and wq.is_finetuning:
+            selected = set(wq.positions())
+            out += [(float(logits[b]), name, "weight", b, wq.mask_logits, b) for b in range(wq.n_bits)
+                    if b not in selected]  # fmt: skip
         act = layer.act
         if act.search:
             width = act.hard_bits()
@@ -213,9 +219,10 @@ def fill_to_budget(
     model: nn.Module, geometry: Sequence[LayerGeometry], budget: Budget, loss_fn: LossFn | None = None
 ) -> list[RepairStep]:
     """The converse of :func:`repair_to_budget`, run once when the hard phase starts: while some single activation
-    bit still fits under the budget, add the most useful one (weight positions are not revived: see the module
-    docstring). With ``loss_fn``: the largest loss decrease per unit of cost added (never a bit that raises the loss;
-    neutral ones last, by logit); without it: the largest gate logit."""
+    bit (or, for layers that fine-tune shadow weights, weight position) still fits under the budget, add the most
+    useful one (plane-parametrised weight positions are not revived: see the module docstring). With ``loss_fn``:
+    the largest loss decrease per unit of cost added (never a bit that raises the loss; neutral ones last, by
+    logit); without it: the largest gate logit."""
     steps: list[RepairStep] = []
     current = _exact_cost(model, geometry, budget.cost)
     base = loss_fn() if loss_fn is not None else None

@@ -33,10 +33,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["TrainConfig", "load_config", "config_to_toml", "PLANE_DTYPES"]
+__all__ = ["TrainConfig", "load_config", "config_to_toml", "PLANE_DTYPES", "FINETUNE_MODES"]
 
 # storage dtype of the bit-plane logits (the weight is always built in float32); see docs/distributed.md
 PLANE_DTYPES = ("float32", "bfloat16")  # float16: Adam states underflow (NaN)
+# the hand-over at the ticket: "ste" = fresh-schedule fine-tune of float shadow weights projected onto the selected
+# signed-digit values (default); "planes" = the paper's hard phase (hard digits, gradients through the sigmoids)
+FINETUNE_MODES = ("ste", "planes")
 
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "model": (
@@ -53,6 +56,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "first_layer",
         "last_layer",
         "uniform",
+        "qat",
         "plane_dtype",
     ),
     "data": ("dataset", "data_dir", "batch_size"),
@@ -61,6 +65,10 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "pretrain_epochs",
         "settle_epochs",
         "ticket_epoch",
+        "finetune",
+        "finetune_lr",
+        "finetune_step",
+        "finetune_init",
         "initial_temperature",
         "final_temperature",
         "optimizer",
@@ -93,12 +101,17 @@ class TrainConfig:
     first_layer: str = "search"
     last_layer: str = "search"
     uniform: bool = False
+    qat: bool = False
     plane_dtype: str = "float32"
     dataset: str = "digits"
     data_dir: str | None = None
     batch_size: int = 64
     epochs: int = 30
     ticket_epoch: int | None = None
+    finetune: str = "ste"
+    finetune_lr: float | None = None
+    finetune_step: str = "maxabs"
+    finetune_init: str = "rewind"
     pretrain_epochs: int = 0
     settle_epochs: int = 0
     initial_temperature: float = 1.0
@@ -137,16 +150,37 @@ class TrainConfig:
             raise UserError(f"plane_dtype={self.plane_dtype!r}; use one of {', '.join(PLANE_DTYPES)}")
         if self.amp not in ("off", "bf16"):
             raise UserError(f"amp={self.amp!r}; use 'off' or 'bf16' (autocast on CUDA)")
+        if self.finetune not in FINETUNE_MODES:
+            raise UserError(f"finetune={self.finetune!r}; use one of {', '.join(FINETUNE_MODES)}")
+        if self.finetune_step not in ("search", "maxabs"):
+            raise UserError(f"finetune_step={self.finetune_step!r}; use 'search' (keep the searched step) or 'maxabs'")
+        if self.finetune_init not in ("search", "rewind"):
+            raise UserError(
+                f"finetune_init={self.finetune_init!r}; use 'search' (the soft search weights) or 'rewind' "
+                "(the float weights the CSQ model was built from)"
+            )
+        if self.finetune_lr is not None and not self.finetune_lr > 0:
+            raise UserError(f"finetune_lr={self.finetune_lr}; give a positive learning rate")
+        if self.qat and self.act_bits == "search":
+            raise UserError('qat (the uniform QAT baseline) needs a fixed act_bits, not "search"')
         if self.strength < 0:
             raise UserError(f"strength={self.strength}; give a non-negative budget strength")
         self.quant_config()  # validates the quantization fields
 
     @property
     def ticket(self) -> int:
-        """First epoch of the hard phase (default: 80 % of the epochs)."""
+        """First epoch of the hard phase. Default: a third of the epochs with the straight-through fine-tune (the
+        search only has to pick the precisions; the fine-tune trains the exact model), 80 % with ``finetune =
+        "planes"`` (the paper's short hard phase)."""
         if self.ticket_epoch is not None:
             return self.ticket_epoch
-        return max(1, min(self.epochs, round(0.8 * self.epochs)))
+        share = 0.8 if self.finetune == "planes" else 1 / 3
+        return max(1, min(self.epochs, round(share * self.epochs)))
+
+    @property
+    def finetune_learning_rate(self) -> float:
+        """Base learning rate of the fine-tune's fresh cosine: ``finetune_lr``, or ``lr`` when unset."""
+        return self.lr if self.finetune_lr is None else self.finetune_lr
 
     def quant_config(self, full_precision: tuple[str, ...] = ()) -> QuantConfig:
         return QuantConfig(
@@ -161,7 +195,7 @@ class TrainConfig:
             first_layer=self.first_layer,
             last_layer=self.last_layer,
             full_precision=full_precision,
-            uniform=self.uniform,
+            uniform=self.uniform or self.qat,
         )
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -188,8 +222,10 @@ def _coerce(name: str, value: Any) -> Any:
             raise UserError(f"config {name}={value!r} must be true or false")
         return value
     if default is None or isinstance(default, str):
-        if name in ("ticket_epoch",) and isinstance(value, int):
+        if name == "ticket_epoch" and isinstance(value, int) and not isinstance(value, bool):
             return value
+        if name == "finetune_lr" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
         if not isinstance(value, str):
             raise UserError(f"config {name}={value!r} must be a string")
         return value

@@ -67,7 +67,8 @@ def build_csq_model(cfg: TrainConfig, float_model: torch.nn.Module | None = None
     model = convert(float_model.cpu(), cfg.quant_config(full_precision_for(cfg.model, cfg.model_kwargs)))
     names = {n for n, _ in csq_layers(model)}
     geometry = trace_geometry(model, input_shape_for(cfg.model, cfg.model_kwargs), include=lambda n, _m: n in names)
-    budget = _uniform_budget(cfg, model, geometry) if cfg.uniform else resolve_budget(cfg.budget, model, geometry)
+    fixed = cfg.uniform or cfg.qat
+    budget = _uniform_budget(cfg, model, geometry) if fixed else resolve_budget(cfg.budget, model, geometry)
     return model, geometry, budget
 
 
@@ -141,18 +142,28 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
             m.pos.data, m.neg.data = (m.pos.data.to(_DTYPES[cfg.plane_dtype]), m.neg.data.to(_DTYPES[cfg.plane_dtype]))
     model.to(device)
     net = distributed.wrap_model(model, device)  # DDP under torchrun; ``model`` is always the unwrapped module
-    optimizer = make_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay)
-    regularizer = None if cfg.uniform else BudgetRegularizer(budget, cfg.strength)
+    searched = not (cfg.uniform or cfg.qat)
+    ste = cfg.qat or (searched and cfg.finetune == "ste")  # straight-through shadow weights from some epoch on
+    if cfg.qat:  # plain QAT: shadow weights = the float weights, rounded straight-through from the first step
+        for m in model.modules():
+            if isinstance(m, BitPlaneWeight):
+                m.start_finetune(from_current=False, dynamic_step=True)
+    optimizer = make_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, finetune=cfg.qat)
+    regularizer = BudgetRegularizer(budget, cfg.strength) if searched else None
     cfg_dict = dataclasses.asdict(cfg)
     steps_per_epoch = -(-len(train_src) // cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
+    schedule = _LrSchedule(cfg, steps_per_epoch, fresh=searched and ste)
     start_epoch, rows, repairs = 0, [], []
     if resume:
         ckpt = load_checkpoint(out, cfg_dict)
         model.load_state_dict(ckpt["model"])
+        start_epoch, rows, repairs = ckpt["epoch"], ckpt["metrics"], ckpt["repairs"]
+        if searched and ste and start_epoch > cfg.ticket:  # cut during the fine-tune: its own optimizer
+            optimizer = make_optimizer(
+                model, cfg.optimizer, cfg.finetune_learning_rate, cfg.weight_decay, finetune=True
+            )
         optimizer.load_state_dict(ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
-        start_epoch, rows, repairs = ckpt["epoch"], ckpt["metrics"], ckpt["repairs"]
     if main:
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "config.toml", config_to_toml(cfg))
@@ -171,7 +182,11 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
         temp = temperature(epoch, cfg.ticket, cfg.final_temperature, cfg.initial_temperature)
         set_temperature(model, temp)
         set_phase(model, "search" if searching else "hard")
-        if epoch == cfg.ticket and epoch > 0 and not cfg.uniform:
+        if epoch == cfg.ticket and epoch > 0 and searched:
+            if ste:  # shadow weights start at the soft search weights of the last search epoch
+                _start_finetune(model, temperature(epoch - 1, cfg.ticket, cfg.final_temperature,
+                                                   cfg.initial_temperature), temp, cfg.finetune_step == "maxabs",
+                                cfg.finetune_init == "search")  # fmt: skip
             # ranks bits by what they do to the task (256 streamed images: 1,024 at 224 x 224 would take 600 MB)
             n_fixed = 256 if isinstance(data, ImageFolderDataset) else 1024
             loss_fn = fixed_batch_loss(model, train_src, seed=cfg.seed, n=n_fixed)
@@ -179,11 +194,16 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
                 model, geometry, budget, loss_fn
             )
             repairs += [dataclasses.asdict(s) for s in changes]
+            if ste:  # a fresh optimizer (and learning-rate schedule) for the shadow weights
+                optimizer = make_optimizer(
+                    model, cfg.optimizer, cfg.finetune_learning_rate, cfg.weight_decay, finetune=True
+                )
         te = time.perf_counter()
+        steps_done, total_steps, base_lr = schedule.at(epoch)
         stats = train_epoch(
             net, train_src, optimizer=optimizer, regularizer=regularizer, geometry=geometry,
-            batch_size=cfg.batch_size, seed=cfg.seed, epoch=epoch, steps_done=epoch * steps_per_epoch,
-            total_steps=total_steps, base_lr=cfg.lr, searching=searching and epoch < cfg.ticket - cfg.settle_epochs,
+            batch_size=cfg.batch_size, seed=cfg.seed, epoch=epoch, steps_done=steps_done,
+            total_steps=total_steps, base_lr=base_lr, searching=searching and epoch < cfg.ticket - cfg.settle_epochs,
             autocast=torch.bfloat16 if cfg.amp == "bf16" else None,
         )  # fmt: skip
         with torch.no_grad():
@@ -223,11 +243,46 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
     return distributed.broadcast_object(summary)  # every rank returns rank 0's summary
 
 
+class _LrSchedule:
+    """Where each epoch sits on its cosine: one cosine over all epochs (paper-faithful, QAT), or with a fresh
+    fine-tune (``fresh``) one over the search epochs and a new one from ``finetune_lr`` over the fine-tune."""
+
+    def __init__(self, cfg: TrainConfig, steps_per_epoch: int, fresh: bool) -> None:
+        self.cfg, self.spe, self.fresh = cfg, steps_per_epoch, fresh and 0 < cfg.ticket < cfg.epochs
+
+    def at(self, epoch: int) -> tuple[int, int, float]:
+        """(steps done on this cosine, its total steps, its base learning rate) at the start of ``epoch``."""
+        cfg, spe = self.cfg, self.spe
+        if not self.fresh:
+            return epoch * spe, cfg.epochs * spe, cfg.lr
+        if epoch < cfg.ticket:
+            return epoch * spe, cfg.ticket * spe, cfg.lr
+        return (epoch - cfg.ticket) * spe, (cfg.epochs - cfg.ticket) * spe, cfg.finetune_learning_rate
+
+
+def _start_finetune(
+    model: torch.nn.Module,
+    search_temperature: float,
+    hard_temperature: float,
+    dynamic_step: bool = False,
+    from_search: bool = True,
+) -> None:
+    """Every searched and fixed CSQ weight switches to straight-through shadow weights, starting from the weight of
+    the soft search model (soft masks, relaxed digits at the last search epoch's temperature); then hard phase."""
+    set_temperature(model, search_temperature)
+    set_phase(model, "search")
+    for m in model.modules():
+        if isinstance(m, BitPlaneWeight):
+            m.start_finetune(from_current=from_search, dynamic_step=dynamic_step)
+    set_temperature(model, hard_temperature)
+    set_phase(model, "hard")
+
+
 def _finish(cfg, out: Path, model, geometry, budget, test_src, repairs, train_seconds) -> dict[str, Any]:
     """Hard-threshold everything, enforce the budget, write precisions, exact model and summary."""
     set_temperature(model, temperature(cfg.epochs, cfg.ticket, cfg.final_temperature, cfg.initial_temperature))
     set_phase(model, "hard")
-    if not cfg.uniform:
+    if not (cfg.uniform or cfg.qat):
         repairs = repairs + [dataclasses.asdict(s) for s in repair_to_budget(model, geometry, budget)]
     hard_acc = evaluate(model, test_src)
     set_phase(model, "relaxed")
@@ -258,7 +313,7 @@ def _finish(cfg, out: Path, model, geometry, budget, test_src, repairs, train_se
         "dataset": cfg.dataset,
         "epochs": cfg.epochs,
         "seed": cfg.seed,
-        "method": "uniform" if cfg.uniform else "csq",
+        "method": "qat" if cfg.qat else "uniform" if cfg.uniform else "csq",
         "train_seconds": train_seconds,
         "exportable": cfg.weight_step == "pow2" and not precisions["full_precision"],
     }

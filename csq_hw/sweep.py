@@ -57,7 +57,7 @@ _EMPTY = "empty budget list; give --budgets 1e5,2e5 (values in the cost's unit, 
 
 @dataclass(frozen=True)
 class PointSpec:
-    """One point of a sweep: ``method`` (``"csq"`` or ``"uniform"``), its label (the budget spec, e.g.
+    """One point of a sweep: ``method`` (``"csq"``, ``"qat"`` or ``"uniform"``), its label (the budget spec, e.g.
     ``"bops=200000"``, or ``"bops=u4"`` for uniform 4-bit), the full training config and its run directory."""
 
     method: str
@@ -141,13 +141,26 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-")
 
 
+BASELINES = ("qat", "uniform")
+
+
 def make_points(
-    base_cfg: TrainConfig, budgets: Sequence[str], out_dir: str | Path, baseline_bits: Sequence[int] | None = None
+    base_cfg: TrainConfig,
+    budgets: Sequence[str],
+    out_dir: str | Path,
+    baseline_bits: Sequence[int] | None = None,
+    baseline: str = "qat",
 ) -> list[PointSpec]:
-    """CSQ points (one per budget spec) and uniform points (weights and activations at each of
-    ``baseline_bits``, same quantizers, data and epochs; priced in the first budget's cost kind)."""
+    """CSQ points (one per budget spec) and baseline points at each of ``baseline_bits`` (weights and
+    activations, same quantizers, data and epochs; priced in the first budget's cost kind).
+
+    ``baseline``: ``"qat"`` (plain straight-through uniform QAT on float shadow weights, the reference line) or
+    ``"uniform"`` (CSQ's bit planes with every position fixed: an ablation).
+    """
     if not budgets:
         raise UserError(_EMPTY)
+    if baseline not in BASELINES:
+        raise UserError(f"unknown baseline {baseline!r}; use one of {', '.join(BASELINES)}")
     from cost_models import split_budget_spec
 
     runs = Path(out_dir) / RUNS_DIR
@@ -155,13 +168,16 @@ def make_points(
     for spec in dict.fromkeys(budgets):
         kind, value = split_budget_spec(spec)
         name = f"csq-{_slug(kind)}-{_slug(value)}-s{base_cfg.seed}"
-        points.append(PointSpec("csq", spec, base_cfg.replace(budget=spec, uniform=False), str(runs / name)))
+        cfg = base_cfg.replace(budget=spec, uniform=False, qat=False)
+        points.append(PointSpec("csq", spec, cfg, str(runs / name)))
     kind = split_budget_spec(budgets[0])[0]
     for b in dict.fromkeys(baseline_bits or ()):
         if isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= 16:
             raise UserError(f"uniform baseline bits {b!r}; give integers 2..16, e.g. --uniform-bits 2,3,4,5,6,8")
-        cfg = base_cfg.replace(uniform=True, max_bits=b, act_bits=b, budget=f"{kind}=u{b}")
-        points.append(PointSpec("uniform", f"{kind}=u{b}", cfg, str(runs / f"uniform-w{b}a{b}-s{base_cfg.seed}")))
+        qat = baseline == "qat"
+        cfg = base_cfg.replace(uniform=not qat, qat=qat, max_bits=b, act_bits=b, budget=f"{kind}=u{b}")
+        run_dir = runs / f"{baseline}-w{b}a{b}-s{base_cfg.seed}"
+        points.append(PointSpec(baseline, f"{kind}=u{b}", cfg, str(run_dir)))
     return points
 
 
@@ -275,6 +291,7 @@ def run_sweep(
     baseline_bits: Sequence[int] | None = None,
     backend: str | Backend = "local",
     progress: bool = True,
+    baseline: str = "qat",
 ) -> Any:
     """Run every point not yet finished, then write and return the results table (a pandas DataFrame).
 
@@ -284,6 +301,7 @@ def run_sweep(
         out_dir: sweep directory: ``runs/<point>/`` per point, ``results.csv`` (+ ``.parquet``), ``sweep.json``.
         workers: concurrent points (processes for ``"local"``).
         baseline_bits: uniform-precision baseline widths (weights and activations), e.g. ``[2, 3, 4, 5, 6, 8]``.
+        baseline: ``"qat"`` (plain straight-through QAT, default) or ``"uniform"`` (bit-plane ablation).
         backend: a registered name (``"local"``) or a :data:`Backend` function.
         progress: a tqdm bar over points.
 
@@ -302,7 +320,7 @@ def run_sweep(
             raise UserError(f"unknown sweep backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
         backend = BACKENDS[backend]
     out = Path(out_dir)
-    points = make_points(base_cfg, budgets, out, baseline_bits)
+    points = make_points(base_cfg, budgets, out, baseline_bits, baseline)
     check_budgets(points)
     todo = [p for p in points if not _finished(p)]
     write_sweep_meta(out, base_cfg, points)

@@ -2,7 +2,7 @@
 
 Columns (units in brackets):
 
-* ``method`` (``csq`` | ``uniform``), ``budget_spec`` (e.g. ``bops=200000``, ``bops=u4``), ``budget_kind``,
+* ``method`` (``csq`` | ``qat`` | ``uniform``), ``budget_spec`` (e.g. ``bops=200000``, ``bops=u4``), ``budget_kind``,
   ``budget_value`` [the kind's unit], ``uniform_bits`` (the baseline's width, empty for CSQ);
 * ``test_acc`` (exact model, fraction 0..1), ``soft_test_acc`` (hard masks, relaxed digits), ``final_cost``
   [budget unit] and ``cost_over_budget``;
@@ -68,7 +68,9 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         "budget_spec": spec,
         "budget_kind": budget.get("cost"),
         "budget_value": float(budget.get("value", float("nan"))),
-        "uniform_bits": int(prec["layers"][0]["weight"]["bits"]) if method == "uniform" and prec["layers"] else None,
+        "uniform_bits": int(prec["layers"][0]["weight"]["bits"])
+        if method in ("qat", "uniform") and prec["layers"]
+        else None,
         "test_acc": float(s["test_acc"]),
         "soft_test_acc": float(s["soft_test_acc"]),
         "final_cost": float(s["final_cost"]),
@@ -94,7 +96,7 @@ def collect_results(run_dirs: Sequence[str | Path]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=["method", "budget_spec", "budget_value", "test_acc", "run_dir"])
     df = pd.DataFrame(rows)
-    df["_order"] = df["method"].map({"csq": 0, "uniform": 1}).fillna(2)
+    df["_order"] = df["method"].map({"csq": 0, "qat": 1, "uniform": 2}).fillna(2)
     df = df.sort_values(["_order", "budget_value"], kind="stable").drop(columns="_order").reset_index(drop=True)
     return df
 

@@ -54,12 +54,26 @@ def lr_at(step: int, total_steps: int, base_lr: float) -> float:
     return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
 
 
-def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+_SEARCH_ONLY = ("weight_q.pos", "weight_q.neg", "mask_logits", "gate_logits", "log2_step")
+
+
+def make_optimizer(
+    model: nn.Module, name: str, lr: float, weight_decay: float, finetune: bool = False
+) -> torch.optim.Optimizer:
     """Adam or SGD (momentum 0.9). Mask and gate logits get no weight decay (it would pull them to the
-    threshold), unlike the reference code (pitfall 8)."""
+    threshold), unlike the reference code (pitfall 8).
+
+    ``finetune=False`` (the search): every trainable parameter but the fine-tune shadow weights.
+    ``finetune=True`` (straight-through fine-tune, plain QAT): the shadow weights and every parameter outside the
+    bit-plane machinery (biases, BatchNorm, float layers); planes, masks, gates and steps stay frozen.
+    """
     decay, no_decay = [], []
     for pname, p in model.named_parameters():
         if not p.requires_grad:
+            continue
+        if finetune and pname.endswith(_SEARCH_ONLY):
+            continue
+        if not finetune and pname.endswith("weight_q.shadow"):
             continue
         (no_decay if pname.endswith(("mask_logits", "gate_logits", "log2_step")) else decay).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

@@ -171,6 +171,8 @@ def test_gpu_recipes_load_and_imagenet_needs_a_directory():
         assert cfg.model in ("resnet18", "resnet50") and cfg.data_dir is None  # given with --data-dir
     m1d = load_config(RECIPES / "mnist1d_cnn.toml")  # the CPU recipe of docs/results_mnist1d.md
     got = (m1d.model, m1d.act_bits, m1d.pretrain_epochs, m1d.epochs, m1d.ticket, m1d.settle_epochs, m1d.mask_init)
-    assert got == ("mnist1d-cnn", "search", 10, 30, 24, 4, 0.5)
+    assert got == ("mnist1d-cnn", "search", 10, 30, 10, 0, 0.5)
+    assert (m1d.finetune, m1d.finetune_init, m1d.finetune_step, m1d.finetune_learning_rate) == (
+        "ste", "rewind", "maxabs", 0.02)  # fmt: skip
     with pytest.raises(UserError, match="--data-dir"):
         load_dataset("imagenet")

@@ -27,7 +27,7 @@ def sweep(tmp_path_factory):
 
 def test_table_columns_and_run_dirs(sweep):
     out, df = sweep
-    assert list(df.method) == ["csq", "csq", "uniform", "uniform"]
+    assert list(df.method) == ["csq", "csq", "qat", "qat"]  # plain QAT is the default baseline
     assert list(df.budget_spec) == ["size=u2", "size=u3", "size=u2", "size=u4"]
     for col in ("budget_value", "test_acc", "soft_test_acc", "cost_size", "cost_bops", "cost_lut", "run_dir", "seed",
                 "w_bits_0", "a_bits_4", "layer_bits", "uniform_bits"):  # fmt: skip
@@ -40,7 +40,7 @@ def test_table_columns_and_run_dirs(sweep):
         assert json.loads(open(f"{run}/summary.json").read())["test_acc"] == row.test_acc
     csq = df[df.method == "csq"]
     assert (csq.cost_size <= csq.budget_value).all()  # CSQ respects its budget
-    u4 = df[(df.method == "uniform") & (df.uniform_bits == 4)].iloc[0]
+    u4 = df[(df.method == "qat") & (df.uniform_bits == 4)].iloc[0]
     assert [u4[f"w_bits_{n}"] for n in ("0", "2", "4")] == [4, 4, 4]
     assert [u4[f"a_bits_{n}"] for n in ("0", "2", "4")] == [4, 4, 4]
     assert u4.cost_size == u4.budget_value and u4.cost_over_budget == 1.0  # priced at its fixed bits
@@ -66,8 +66,9 @@ def test_resume_skips_finished_points(sweep):
 
 
 def test_two_workers_and_pluggable_backend(tmp_path):
-    df = run_sweep(BASE, ["size=u3"], tmp_path / "w2", workers=2, baseline_bits=[3], progress=False)
-    assert sorted(df.method) == ["csq", "uniform"] and df.test_acc.between(0, 1).all()
+    df = run_sweep(BASE, ["size=u3"], tmp_path / "w2", workers=2, baseline_bits=[3], baseline="uniform",
+                   progress=False)  # fmt: skip
+    assert sorted(df.method) == ["csq", "uniform"] and df.test_acc.between(0, 1).all()  # the bit-plane ablation
     seen = []
 
     def serial(points, workers):  # what a Ray backend does, minus Ray

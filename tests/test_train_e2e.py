@@ -43,8 +43,10 @@ def test_exact_model_matches_hard_phase_model(digits_run):
     out, summary = digits_run
     # the hard phase runs the exact weights and quantizers (straight-through only in the backward pass)
     assert summary["test_acc"] == summary["hard_model_test_acc"]
-    # the soft model (hard masks, sigmoid bits at T_final) agrees to within a few points
-    assert abs(summary["soft_test_acc"] - summary["test_acc"]) < 0.05
+    # the hand-over keeps what the search found: the exact model is no worse than the best search-phase (soft)
+    # model, to within half a point (the straight-through fine-tune usually ends well above it)
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert summary["test_acc"] >= metrics[metrics.phase == "search"].test_acc.max() - 0.005
     # the saved exact model reloads and reproduces the reported accuracy
     precisions = json.loads((out / "precisions.json").read_text())
     assert precisions["schema"] == "csq-hw/precisions" and precisions["version"] == 1

@@ -28,12 +28,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cost", help="cost model the budgets are in, e.g. bops, size, lut, latency:bismo")
     p.add_argument("--budgets", help="comma list of budget values in the cost's unit or uN, e.g. 1e5,2e5,u3")
     p.add_argument("--budget-range", dest="budget_range", help="LO:HI:N, N log-spaced budgets, e.g. 1e5:8e5:5")
-    p.add_argument("--baseline", choices=["uniform", "none"], default="none",
-                   help="add the uniform-precision QAT baseline (same quantizers, data and epochs)")  # fmt: skip
+    p.add_argument("--baseline", choices=["qat", "uniform", "none"], default="none",
+                   help="add a uniform-precision baseline at --uniform-bits: qat (plain straight-through QAT on float "
+                        "weights, the reference line) or uniform (CSQ bit planes at fixed bits, an ablation); same "
+                        "quantizers, data and epochs")  # fmt: skip
     p.add_argument("--uniform-bits", dest="uniform_bits", default="2,3,4,5,6,8",
                    help="baseline widths for weights and activations (default 2,3,4,5,6,8)")  # fmt: skip
     p.add_argument("--epochs", type=int)
-    p.add_argument("--ticket-epoch", dest="ticket_epoch", type=int, help="first hard-phase epoch (default 80%%)")
+    p.add_argument("--ticket-epoch", dest="ticket_epoch", type=int,
+                   help="first hard-phase epoch (default: a third of the epochs; 80%% with planes)")  # fmt: skip
     p.add_argument("--seed", type=int)
     p.add_argument("--max-bits", dest="max_bits", type=int, help="CSQ bit positions per weight N (default 8)")
     p.add_argument("--act-bits", dest="act_bits", help="CSQ activation bits, or 'search' (use it for BOPs)")
@@ -120,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     base = load_config(args.config, **{k: getattr(args, k) for k in keys})
     budgets = budget_list(args.cost, args.budgets, args.budget_range)
     bits = None
-    if args.baseline == "uniform":
+    if args.baseline != "none":
         try:
             bits = [int(b) for b in args.uniform_bits.split(",") if b.strip()]
         except ValueError:
@@ -134,8 +137,9 @@ def run(args: argparse.Namespace) -> int:
         from ..sweep_ray import make_ray_backend
 
         backend = make_ray_backend(num_cpus=args.ray_cpus, num_gpus=args.ray_gpus)
+    kind = "uniform" if args.baseline == "none" else args.baseline  # (no widths for "none")
     df = run_sweep(base, budgets, out, workers=args.workers, baseline_bits=bits, backend=backend,
-                   progress=not args.no_progress)  # fmt: skip
+                   progress=not args.no_progress, baseline=kind)  # fmt: skip
     print_table(df, args.cost)
     print(f"results table: {out / 'results.csv'}")
     if not args.no_plots:

@@ -19,7 +19,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--strength", type=float, help="budget term strength lambda (default 2.0)")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--ticket-epoch", dest="ticket_epoch", type=int, help="first hard-phase epoch (default 80%%)")
+    p.add_argument("--ticket-epoch", dest="ticket_epoch", type=int,
+                   help="first hard-phase epoch (default: a third of the epochs; 80%% with planes)")  # fmt: skip
+    p.add_argument("--finetune", choices=["ste", "planes"],
+                   help="hand-over at the ticket: ste (default: fresh-schedule straight-through fine-tune of float "
+                        "weights on the selected signed-digit values) or planes (the paper's hard phase)")  # fmt: skip
+    p.add_argument("--finetune-lr", dest="finetune_lr", type=float,
+                   help="base learning rate of the fine-tune's fresh cosine (default: --lr)")  # fmt: skip
+    p.add_argument("--finetune-init", dest="finetune_init", choices=["rewind", "search"],
+                   help="fine-tune weights start at the float weights the run started from (rewind, default) or at "
+                        "the soft search weights (search)")  # fmt: skip
+    p.add_argument("--finetune-step", dest="finetune_step", choices=["maxabs", "search"],
+                   help="fine-tune weight step: per-tensor max-abs power of two (maxabs, default) or the searched "
+                        "step (search)")  # fmt: skip
+    p.add_argument("--qat", action="store_true", default=None,
+                   help="plain uniform QAT baseline instead of CSQ: --max-bits weight bits, --act-bits activation "
+                        "bits, straight-through rounding of float weights")  # fmt: skip
     p.add_argument(
         "--pretrain-epochs", dest="pretrain_epochs", type=int, help="float warm-start epochs before CSQ (default 0)"
     )
@@ -67,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         *("model", "dataset", "data_dir", "budget", "strength", "epochs", "ticket_epoch", "pretrain_epochs"),
         *("seed", "max_bits", "initial_temperature", "mask_init", "settle_epochs"),
         *("act_bits", "weight_step", "first_layer", "last_layer", "batch_size", "lr", "optimizer", "device"),
-        *("amp", "plane_dtype"),
+        *("amp", "plane_dtype", "finetune", "finetune_lr", "finetune_init", "finetune_step", "qat"),
     ]
     cfg = load_config(args.config, **{k: getattr(args, k) for k in keys})
     out = Path(args.out) if args.out else default_out(cfg)
