@@ -63,11 +63,18 @@ class ActQuant(nn.Module):
         self.momentum = momentum
         self.temperature = 1.0
         self.phase = "search"
+        self.calibrating = False  # set by the trainer: keep calibrating in the hard phase (the fine-tune)
 
     # --- calibration ----------------------------------------------------------------------------------------
     @property
     def frozen(self) -> bool:
-        return self.phase != "search"
+        return self.phase != "search" and not self.calibrating
+
+    @torch.no_grad()
+    def restart_calibration(self) -> None:
+        """Forget the running maximum (the signedness is kept): the next calibration batch sets it anew. Used when
+        the fine-tune rewinds the weights, whose activations then have another range than the search's."""
+        self.running_max.zero_()
 
     @property
     def k(self) -> int:
@@ -89,8 +96,9 @@ class ActQuant(nn.Module):
         if int(self.signed_flag) < 0:
             self.signed_flag.fill_(1 if bool(negative) else 0)
             self.running_max.copy_(batch_max)
-        else:
-            self.running_max.mul_(1 - self.momentum).add_(self.momentum * batch_max)
+        else:  # EMA; a zero running max (after restart_calibration) takes the batch maximum as it is
+            ema = self.running_max * (1 - self.momentum) + self.momentum * batch_max
+            self.running_max.copy_(torch.where(self.running_max == 0, batch_max, ema))
 
     # --- gates and bits -------------------------------------------------------------------------------------
     def gates(self) -> torch.Tensor:

@@ -36,9 +36,10 @@ from .bitplanes import hard_digits, hard_mask, int_to_planes, mask_span, planes_
 from .fixed_point import ste_round
 from .signed_digits import nearest_value, project, representable_values
 
-__all__ = ["BitPlaneWeight", "PHASES"]
+__all__ = ["BitPlaneWeight", "PHASES", "STEP_RULES"]
 
 PHASES = ("search", "relaxed", "hard")
+STEP_RULES = ("search", "maxabs", "mse")
 
 
 class BitPlaneWeight(nn.Module):
@@ -83,8 +84,8 @@ class BitPlaneWeight(nn.Module):
         # straight-through fine-tune: a float weight, used once ``finetuning`` is set
         self.shadow = nn.Parameter(w.clone())
         self.register_buffer("finetuning", torch.tensor(False))
-        # max-abs step during the fine-tune: step = 2^ceil(log2(max|s| / max V)), refitted every forward (QAT)
-        self.register_buffer("dynamic_step", torch.tensor(False))
+        # how the fine-tune sets its step (an index into STEP_RULES; see frozen_step), refitted every forward
+        self.register_buffer("step_rule", torch.tensor(0, dtype=torch.int8))
         self.temperature = 1.0
         self.phase = "search"
         self._values: dict[tuple, torch.Tensor] = {}
@@ -122,31 +123,51 @@ class BitPlaneWeight(nn.Module):
         return bool(self.finetuning)
 
     def frozen_step(self) -> torch.Tensor:
-        """The fine-tune's step, without a gradient: the step found by the search, or with ``dynamic_step`` the
-        smallest power of two whose grid holds the largest shadow weight, ``2^ceil(log2(max|s| / max V))``
-        (per-tensor max-abs scaling, as plain QAT does; it is written into ``log2_step`` so the exact model and
-        ``step_exponent`` follow)."""
-        if self.is_finetuning and bool(self.dynamic_step):
+        """The fine-tune's step, without a gradient, by ``step_rule``:
+
+        * ``search``: the step the search found, kept;
+        * ``maxabs``: the smallest power of two whose grid holds the largest shadow weight,
+          ``2^ceil(log2(max|s| / max V))`` (per-tensor max-abs scaling, as plain QAT does);
+        * ``mse``: of the max-abs exponent e0 and e0 - 1, e0 - 2, e0 - 3, the one whose projection is closest to
+          the shadow weights in squared error (it clips the largest weights when that pays: at 1-2 bits the max-abs
+          step rounds most weights to 0).
+
+        A refitted exponent is written into ``log2_step`` so that ``step_exponent`` and the exact model follow.
+        """
+        rule = STEP_RULES[int(self.step_rule)]
+        if self.is_finetuning and rule != "search":
             with torch.no_grad():
-                top = float(self.values()[-1])
-                max_abs = float(self.shadow.detach().abs().max()) if self.shadow.numel() else 0.0
-                e = math.ceil(math.log2(max(max_abs, 2.0**-30) / max(top, 1.0)))
-                if self.weight_step == "pow2":
-                    self.log2_step.fill_(float(e))
-                else:
-                    self.log2_step.fill_(math.log2(max(max_abs, 2.0**-30) / max(top, 1.0)))
+                self.log2_step.fill_(self._fitted_exponent(rule))
         e = torch.floor(self.log2_step.detach() + 0.5) if self.weight_step == "pow2" else self.log2_step.detach()
         return torch.exp2(e)
 
+    def _fitted_exponent(self, rule: str) -> float:
+        values = self.values()
+        top = max(float(values[-1]), 1.0)
+        s = self.shadow.detach().float()
+        max_abs = max(float(s.abs().max()) if s.numel() else 0.0, 2.0**-30)
+        if self.weight_step != "pow2":  # float steps: max-abs only
+            return math.log2(max_abs / top)
+        e0 = math.ceil(math.log2(max_abs / top))
+        if rule == "maxabs":
+            return float(e0)
+        errors = [
+            (float(((s - 2.0**e * nearest_value(s / 2.0**e, values)) ** 2).sum()), -e) for e in range(e0, e0 - 4, -1)
+        ]
+        return float(-min(errors)[1])  # ties: the larger step
+
     @torch.no_grad()
-    def start_finetune(self, from_current: bool = True, dynamic_step: bool = False) -> None:
+    def start_finetune(self, from_current: bool = True, step_rule: str = "search") -> None:
         """Switch to the straight-through fine-tune. ``from_current``: the shadow starts at the weight this module
         computes now (in its current phase and temperature: the soft search weight at the ticket), else it keeps
-        its value (the float weight it was built from: plain QAT). ``dynamic_step``: see :meth:`frozen_step`."""
+        its value (the float weight it was built from: rewind, and plain QAT). ``step_rule``: see
+        :meth:`frozen_step`."""
+        if step_rule not in STEP_RULES:
+            raise ValueError(f"step_rule must be one of {STEP_RULES}, got {step_rule!r}")
         if from_current:
             self.shadow.copy_(self._weight().float())
         self.finetuning.fill_(True)
-        self.dynamic_step.fill_(bool(dynamic_step))
+        self.step_rule.fill_(STEP_RULES.index(step_rule))
 
     def values(self) -> torch.Tensor:
         """Ascending integers the selected positions can hold (a cached float32 tensor on the shadow's device)."""

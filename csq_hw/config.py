@@ -110,7 +110,7 @@ class TrainConfig:
     ticket_epoch: int | None = None
     finetune: str = "ste"
     finetune_lr: float | None = None
-    finetune_step: str = "maxabs"
+    finetune_step: str = "mse"
     finetune_init: str = "rewind"
     pretrain_epochs: int = 0
     settle_epochs: int = 0
@@ -152,8 +152,8 @@ class TrainConfig:
             raise UserError(f"amp={self.amp!r}; use 'off' or 'bf16' (autocast on CUDA)")
         if self.finetune not in FINETUNE_MODES:
             raise UserError(f"finetune={self.finetune!r}; use one of {', '.join(FINETUNE_MODES)}")
-        if self.finetune_step not in ("search", "maxabs"):
-            raise UserError(f"finetune_step={self.finetune_step!r}; use 'search' (keep the searched step) or 'maxabs'")
+        if self.finetune_step not in ("search", "maxabs", "mse"):
+            raise UserError(f"finetune_step={self.finetune_step!r}; use 'mse', 'maxabs' or 'search' (keep the step)")
         if self.finetune_init not in ("search", "rewind"):
             raise UserError(
                 f"finetune_init={self.finetune_init!r}; use 'search' (the soft search weights) or 'rewind' "

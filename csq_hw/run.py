@@ -34,7 +34,15 @@ from .layer_bits import average_bits, hard_bits
 from .layers import csq_layers, set_phase, set_temperature
 from .models import build_model, full_precision_for, input_shape_for, n_classes_for
 from .pretrain import pretrain_float
-from .trainer import evaluate, fixed_batch_loss, make_optimizer, temperature, train_epoch
+from .trainer import (
+    evaluate,
+    fixed_batch,
+    fixed_batch_loss,
+    make_optimizer,
+    recalibrate_activations,
+    temperature,
+    train_epoch,
+)
 
 __all__ = ["train_run", "pick_device", "build_csq_model"]
 
@@ -147,7 +155,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
     if cfg.qat:  # plain QAT: shadow weights = the float weights, rounded straight-through from the first step
         for m in model.modules():
             if isinstance(m, BitPlaneWeight):
-                m.start_finetune(from_current=False, dynamic_step=True)
+                m.start_finetune(from_current=False, step_rule="maxabs" if cfg.finetune_step == "search" else
+                                 cfg.finetune_step)  # fmt: skip
     optimizer = make_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay, finetune=cfg.qat)
     regularizer = BudgetRegularizer(budget, cfg.strength) if searched else None
     cfg_dict = dataclasses.asdict(cfg)
@@ -183,21 +192,26 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
         set_temperature(model, temp)
         set_phase(model, "search" if searching else "hard")
         if epoch == cfg.ticket and epoch > 0 and searched:
-            if ste:  # shadow weights start at the soft search weights of the last search epoch
-                _start_finetune(model, temperature(epoch - 1, cfg.ticket, cfg.final_temperature,
-                                                   cfg.initial_temperature), temp, cfg.finetune_step == "maxabs",
-                                cfg.finetune_init == "search")  # fmt: skip
             # ranks bits by what they do to the task (256 streamed images: 1,024 at 224 x 224 would take 600 MB)
             n_fixed = 256 if isinstance(data, ImageFolderDataset) else 1024
+            if ste:  # shadow weights: the warm-start (rewind) or soft search weights; activation ranges anew
+                _start_finetune(model, temperature(epoch - 1, cfg.ticket, cfg.final_temperature,
+                                                   cfg.initial_temperature), temp, cfg.finetune_step,
+                                cfg.finetune_init == "search")  # fmt: skip
+                recalibrate_activations(model, fixed_batch(train_src, seed=cfg.seed, n=n_fixed)[0])
             loss_fn = fixed_batch_loss(model, train_src, seed=cfg.seed, n=n_fixed)
             changes = repair_to_budget(model, geometry, budget, loss_fn) + fill_to_budget(
-                model, geometry, budget, loss_fn
+                model, geometry, budget, loss_fn, spend_all=ste
             )
             repairs += [dataclasses.asdict(s) for s in changes]
             if ste:  # a fresh optimizer (and learning-rate schedule) for the shadow weights
                 optimizer = make_optimizer(
                     model, cfg.optimizer, cfg.finetune_learning_rate, cfg.weight_decay, finetune=True
                 )
+        for _, layer in csq_layers(model):  # the fine-tune's first half keeps calibrating the activation ranges
+            layer.act.calibrating = (
+                searched and ste and cfg.ticket <= epoch < cfg.ticket + (cfg.epochs - cfg.ticket + 1) // 2
+            )
         te = time.perf_counter()
         steps_done, total_steps, base_lr = schedule.at(epoch)
         stats = train_epoch(
@@ -264,7 +278,7 @@ def _start_finetune(
     model: torch.nn.Module,
     search_temperature: float,
     hard_temperature: float,
-    dynamic_step: bool = False,
+    step_rule: str = "search",
     from_search: bool = True,
 ) -> None:
     """Every searched and fixed CSQ weight switches to straight-through shadow weights, starting from the weight of
@@ -273,7 +287,7 @@ def _start_finetune(
     set_phase(model, "search")
     for m in model.modules():
         if isinstance(m, BitPlaneWeight):
-            m.start_finetune(from_current=from_search, dynamic_step=dynamic_step)
+            m.start_finetune(from_current=from_search, step_rule=step_rule)
     set_temperature(model, hard_temperature)
     set_phase(model, "hard")
 

@@ -30,7 +30,9 @@ from .layers import csq_layers
 
 __all__ = [
     "as_source",
+    "fixed_batch",
     "fixed_batch_loss",
+    "recalibrate_activations",
     "temperature",
     "lr_at",
     "make_optimizer",
@@ -204,14 +206,40 @@ def train_epoch(
     return EpochStats(total_loss / seen, correct / seen, coef, hard_cost)
 
 
+def fixed_batch(
+    data: SampleSource | torch.Tensor, y: torch.Tensor | None = None, *, seed: int, n: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed random subset of ``n`` training samples, ``(x (n, *input_shape), y (n,))``, the same for a seed."""
+    source = as_source(data, y)
+    idx = batch_order(len(source), seed, -1)[:n]
+    return next(iter(source.batches([idx])))
+
+
+@torch.no_grad()
+def recalibrate_activations(model: nn.Module, x: torch.Tensor) -> None:
+    """Set every activation quantizer's range from one batch ``x`` (its running maximum restarts at the batch
+    maximum; signedness kept). The rest of the model stays in eval mode (BatchNorm statistics untouched)."""
+    quants = [la.act for _, la in csq_layers(model)]
+    was = model.training
+    model.eval()
+    for q in quants:
+        q.restart_calibration()
+        q.train()
+        q.calibrating = True
+    try:
+        model(x)
+    finally:
+        for q in quants:
+            q.calibrating = False
+        model.train(was)
+
+
 def fixed_batch_loss(
     model: nn.Module, data: SampleSource | torch.Tensor, y: torch.Tensor | None = None, *, seed: int, n: int = 1024
 ):
     """A closure returning the mean cross-entropy of ``model`` (eval mode, no grad) on a fixed random subset of
     ``n`` training samples (loaded once): what the budget repair uses to rank bits."""
-    source = as_source(data, y)
-    idx = batch_order(len(source), seed, -1)[:n]
-    xb, yb = next(iter(source.batches([idx])))
+    xb, yb = fixed_batch(data, y, seed=seed, n=n)
 
     @torch.no_grad()
     def loss() -> float:

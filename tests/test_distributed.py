@@ -173,6 +173,6 @@ def test_gpu_recipes_load_and_imagenet_needs_a_directory():
     got = (m1d.model, m1d.act_bits, m1d.pretrain_epochs, m1d.epochs, m1d.ticket, m1d.settle_epochs, m1d.mask_init)
     assert got == ("mnist1d-cnn", "search", 10, 30, 10, 0, 0.5)
     assert (m1d.finetune, m1d.finetune_init, m1d.finetune_step, m1d.finetune_learning_rate) == (
-        "ste", "rewind", "maxabs", 0.02)  # fmt: skip
+        "ste", "rewind", "mse", 0.02)  # fmt: skip
     with pytest.raises(UserError, match="--data-dir"):
         load_dataset("imagenet")

@@ -52,7 +52,7 @@ def test_projection_passes_gradients_straight_through():
 def test_maxabs_step_and_integer_weight_by_hand():
     w = torch.tensor([[0.9, -0.3], [0.05, -0.62]])
     bw = BitPlaneWeight(w, n_bits=3)
-    bw.start_finetune(from_current=False, dynamic_step=True)
+    bw.start_finetune(from_current=False, step_rule="maxabs")
     bw.phase = "hard"
     # positions {0, 1, 2}: V = -7..7; step = 2^ceil(log2(0.9 / 7)) = 2^ceil(-2.96) = 2^-2 = 0.25
     # w / 0.25 = [3.6, -1.2, 0.2, -2.48] -> [4, -1, 0, -2] -> weight [1.0, -0.25, 0.0, -0.5]
@@ -82,11 +82,11 @@ def test_start_finetune_from_the_soft_search_weight():
     soft = bw().detach().clone()  # search phase: soft mask, relaxed digits
     bw.start_finetune(from_current=True)
     assert torch.equal(bw.shadow.detach(), soft)
-    assert bool(bw.finetuning) and not bool(bw.dynamic_step)
+    assert bool(bw.finetuning) and int(bw.step_rule) == 0  # "search": the step is kept
 
 
-@pytest.mark.parametrize("dynamic", [False, True])
-def test_exact_model_equals_the_finetuning_model(dynamic):
+@pytest.mark.parametrize("rule", ["search", "maxabs", "mse"])
+def test_exact_model_equals_the_finetuning_model(rule):
     torch.manual_seed(1)
     model = convert(nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)), QuantConfig(max_bits=4, act_bits=6))
     x = torch.randn(32, 6)
@@ -95,7 +95,7 @@ def test_exact_model_equals_the_finetuning_model(dynamic):
     for _, layer in csq_layers(model):
         with torch.no_grad():
             layer.weight_q.mask_logits.copy_(torch.tensor([-1.0, 1.0, -1.0, 1.0]))  # positions {1, 3}
-        layer.weight_q.start_finetune(from_current=False, dynamic_step=dynamic)
+        layer.weight_q.start_finetune(from_current=False, step_rule=rule)
     set_phase(model, "hard")
     model.eval()
     hard = model(x)
@@ -135,8 +135,13 @@ def test_fill_adds_weight_positions_only_to_finetuning_layers():
     for _, layer in csq_layers(model):
         layer.weight_q.start_finetune(from_current=False)
     set_phase(model, "hard")
-    steps = fill_to_budget(model, geo, budget)
-    assert [(s.layer, s.kind) for s in steps] == [("0", "add weight"), ("2", "add weight")]
+    # a loss that every extra position raises (1 per selected position): the fill adds nothing ...
+    positions = lambda: float(sum(len(la.weight_q.positions()) for _, la in csq_layers(model)))  # noqa: E731
+    assert fill_to_budget(model, geo, budget, positions) == []
+    # ... unless told to spend the budget: least harm per unit of cost first, layer 0 (+1 loss for 128 / 896 of
+    # the budget: 7.0 per budget) before layer 2 (+1 for 64 / 896: 14.0); then only layer 2 still fits
+    steps = fill_to_budget(model, geo, budget, positions, spend_all=True)
+    assert [(s.layer, s.kind, s.loss_after) for s in steps] == [("0", "add weight", 5.0), ("2", "add weight", 6.0)]
     assert steps[-1].cost_after == 896
 
 
@@ -195,3 +200,38 @@ def test_resume_inside_the_finetune_gives_the_same_run(tmp_path, monkeypatch):
     assert read("full") == read("cut")
     assert resumed["test_acc"] == full["test_acc"]
     assert full["test_acc"] == full["hard_model_test_acc"]  # the exact model is the fine-tuned hard model
+
+
+def test_mse_step_clips_when_that_pays():
+    # one position {0}: V = {-1, 0, 1}. w = [1, .4, .4, .4, .4]: max-abs step 2^ceil(log2(1 / 1)) = 1 gives
+    # [1, 0, 0, 0, 0] (squared error 4 * .16 = .64); step 1/2 gives [.5] * 5 (.25 + 4 * .01 = .29, the least);
+    # step 1/4 gives [.25] * 5 (.5625 + 4 * .0225 = .6525)
+    w = torch.tensor([1.0, 0.4, 0.4, 0.4, 0.4])
+    for rule, want, e in (("maxabs", [1.0, 0, 0, 0, 0], 0), ("mse", [0.5] * 5, -1)):
+        bw = BitPlaneWeight(w, n_bits=1)
+        bw.start_finetune(from_current=False, step_rule=rule)
+        bw.phase = "hard"
+        assert bw().tolist() == want and bw.step_exponent() == e, rule
+    # w = [1, .1, .1, .1]: the max-abs step is also the mse one (.03 against .28 at step 1/2)
+    bw = BitPlaneWeight(torch.tensor([1.0, 0.1, 0.1, 0.1]), n_bits=1)
+    bw.start_finetune(from_current=False, step_rule="mse")
+    assert bw.step_exponent() is not None and bw.frozen_step() == 1.0
+
+
+def test_activation_recalibration_restarts_the_range():
+    from csq_hw.act_quant import ActQuant
+
+    q = ActQuant(bits=8)
+    q.train()
+    q(torch.tensor([-3.0, 1.0]))  # first batch: signed, running max 3
+    q(torch.tensor([1.0, 0.5]))  # EMA, momentum 0.1: 0.9 * 3 + 0.1 * 1 = 2.8
+    assert q.k == 1 and float(q.running_max) == pytest.approx(2.8)
+    q.restart_calibration()
+    q(torch.tensor([0.5, 1.0]))  # the first batch after a restart sets the maximum as it is
+    assert float(q.running_max) == 1.0 and q.k == 1  # signedness kept
+    q.phase = "hard"
+    q(torch.tensor([7.0]))
+    assert float(q.running_max) == 1.0  # frozen in the hard phase ...
+    q.calibrating = True
+    q(torch.tensor([6.0]))
+    assert float(q.running_max) == pytest.approx(0.9 * 1.0 + 0.1 * 6.0)  # ... unless the trainer says calibrate

@@ -1,8 +1,10 @@
 """``csq-hw demo``: the main job on the embedded digits data, then the firmware export and its bit-exact check.
 
 Trains the digits MLP (64-64-32-10) with CSQ under a model-size budget of 3 bits per weight on average
-(``size=u3``), 30 epochs (about a minute on 2 CPU cores), then exports the run to an hls4ml project and proves it
-bit-exact in C simulation (needs ``pip install csq-hw[hls]`` and a C++ compiler).
+(``size=u3``), 30 epochs in all (about half a minute on 2 CPU cores): a float warm start (a third of the epochs),
+then CSQ: a short precision search (a quarter of the CSQ epochs) and the straight-through fine-tune of the
+warm-start weights on the selected precisions. Then it exports the run to an hls4ml project and proves it bit-exact
+in C simulation (needs ``pip install csq-hw[hls]`` and a C++ compiler).
 """
 
 from __future__ import annotations
@@ -18,15 +20,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
     p.add_argument("--model", default="digits-mlp", help="digits-mlp (default) or digits-cnn")
     p.add_argument("--budget", default="size=u3", help="KIND=VALUE budget (default size=u3)")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=30,
+                   help="epochs in all: a third float warm start, the rest CSQ (default 30)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-export", action="store_true", help="stop after training")
     p.add_argument("--resume", action="store_true", help="continue an interrupted demo run")
     p.add_argument("--no-progress", action="store_true")
 
 
-def run(args: argparse.Namespace) -> int:
+def demo_config(model: str, budget: str, epochs: int, seed: int):
+    """The demo recipe (docs/method.md): ``epochs`` in all, a third of them a float warm start, then CSQ with the
+    ticket after a quarter of the CSQ epochs; the converted model starts at T = 10 with every mask on."""
     from ..config import TrainConfig
+    from ..errors import UserError
+
+    if epochs < 3:
+        raise UserError(f"--epochs {epochs}; the demo needs at least 3 (warm start, search, fine-tune)")
+    warm = round(epochs / 3)
+    csq = epochs - warm
+    return TrainConfig(model=model, dataset="digits", budget=budget, epochs=csq, pretrain_epochs=warm,
+                       ticket_epoch=max(1, round(csq / 4)), initial_temperature=10.0, mask_init=0.5,
+                       seed=seed)  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..run import train_run
     from .train_cmd import print_summary
@@ -37,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.resume and (out / "summary.json").exists():  # a finished demo run is simply redone
         for name in ("checkpoint.pt", "summary.json", "precisions.json", "exact_model.pt", "metrics.csv"):
             (out / name).unlink(missing_ok=True)
-    cfg = TrainConfig(model=args.model, dataset="digits", budget=args.budget, epochs=args.epochs, seed=args.seed)
+    cfg = demo_config(args.model, args.budget, args.epochs, args.seed)
     summary = train_run(cfg, out, resume=args.resume, progress=not args.no_progress)
     print_summary(summary, out)
     if args.no_export:

@@ -29,9 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--finetune-init", dest="finetune_init", choices=["rewind", "search"],
                    help="fine-tune weights start at the float weights the run started from (rewind, default) or at "
                         "the soft search weights (search)")  # fmt: skip
-    p.add_argument("--finetune-step", dest="finetune_step", choices=["maxabs", "search"],
-                   help="fine-tune weight step: per-tensor max-abs power of two (maxabs, default) or the searched "
-                        "step (search)")  # fmt: skip
+    p.add_argument("--finetune-step", dest="finetune_step", choices=["mse", "maxabs", "search"],
+                   help="fine-tune (and --qat) weight step: the power of two of least squared error (mse, default), "
+                        "per-tensor max-abs (maxabs) or the searched step (search)")  # fmt: skip
     p.add_argument("--qat", action="store_true", default=None,
                    help="plain uniform QAT baseline instead of CSQ: --max-bits weight bits, --act-bits activation "
                         "bits, straight-through rounding of float weights")  # fmt: skip
