@@ -1,4 +1,4 @@
-"""Three-method comparison at equal hardware cost: CSQ, plain QAT (csq-hw sweeps) and HGQ2 (peer_hgq2.py), several seeds.
+"""Three methods at equal hardware cost: CSQ, plain QAT (csq-hw sweeps) and HGQ2 (peer_hgq2.py), several seeds.
 
 Reads csq-hw sweep tables (``results.csv``, one per seed, CSQ and ``--baseline qat`` rows) and HGQ2 result tables
 (``hgq2_results.csv`` from ``benchmarks/peer_hgq2.py``, one per seed and start width), averages every point over its
@@ -114,8 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nCSQ runs: {len(c_runs)}; exact - best search-phase accuracy: min {gap.min():+.1f}, median "
           f"{gap.median():+.1f} points; runs more than 0.5 points below: {int((gap < -0.5).sum())}")  # fmt: skip
     ratio = c_runs.cost_over_budget
-    print(f"final cost / budget: min {ratio.min():.3f}, max {ratio.max():.3f}; outside [0.95, 1.00]: "
-          f"{int(((ratio < 0.95) | (ratio > 1.0)).sum())} ({', '.join(c_runs[ratio < 0.95].point + ' s' + c_runs[ratio < 0.95].seed.astype(str))})")  # fmt: skip
+    low = c_runs[ratio < 0.95]
+    names = ", ".join(low.point + " s" + low.seed.astype(str))
+    print(
+        f"final cost / budget: min {ratio.min():.3f}, max {ratio.max():.3f}; outside [0.95, 1.00]: "
+        f"{int(((ratio < 0.95) | (ratio > 1.0)).sum())} ({names})"
+    )
     if args.plot:
         _plot(means, args.plot)
     return 0
