@@ -153,7 +153,7 @@ def test_learning_rate_schedules():
     once = run_mod._LrSchedule(cfg.replace(finetune="planes"), steps_per_epoch=10, fresh=False)
     assert once.at(3) == (30, 90, 0.01)
     assert TrainConfig(epochs=30).ticket == 10 and TrainConfig(epochs=30, finetune="planes").ticket == 24
-    assert TrainConfig(lr=0.003).finetune_learning_rate == 0.003
+    assert TrainConfig(lr=0.003).finetune_learning_rate == 0.006  # unset: twice the search's learning rate
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="hand-over at the ticket: ste (default: fresh-schedule straight-through fine-tune of float "
                         "weights on the selected signed-digit values) or planes (the paper's hard phase)")  # fmt: skip
     p.add_argument("--finetune-lr", dest="finetune_lr", type=float,
-                   help="base learning rate of the fine-tune's fresh cosine (default: --lr)")  # fmt: skip
+                   help="base learning rate of the fine-tune's fresh cosine (default: 2 x --lr)")  # fmt: skip
     p.add_argument("--finetune-init", dest="finetune_init", choices=["rewind", "search"],
                    help="fine-tune weights start at the float weights the run started from (rewind, default) or at "
                         "the soft search weights (search)")  # fmt: skip
