@@ -123,3 +123,17 @@ def test_resnet_residual_add_bit_exact(tmp_path):
     assert rep["reuse_factors"][rep["hls_layer_names"]["layer2.0.shortcut.0"]] == 1
     if importlib.util.find_spec("da4ml") is not None:  # the da4ml estimate covers the shortcut convs too
         assert rep["costs"]["da4ml"]["layers"]["layer2.0.shortcut.0"]["instances"] == 16
+
+
+@pytest.mark.parametrize("method", ["csq", "qat"])
+def test_finetuned_and_qat_runs_are_bit_exact(tmp_path, method):
+    """A run trained by the straight-through fine-tune (shadow weights projected onto signed-digit values, mse step)
+    and a plain QAT baseline run export through the same path with 0 mismatches."""
+    from csq_hw import TrainConfig, train_run
+
+    extra = {"qat": True, "max_bits": 3} if method == "qat" else {"ticket_epoch": 1}
+    cfg = TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3", epochs=3, seed=5, **extra)
+    summary = train_run(cfg, tmp_path / "run", progress=False)
+    assert summary["method"] == method
+    res = hls.export(tmp_path / "run", tmp_path / "prj", backend="Vitis", io_type="io_parallel")
+    assert res.passed and res.report["mismatches"] == 0 and res.report["torch"]["mismatches"] == 0
