@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .bitplane_weight import STEP_RULES
 from .convert import QuantConfig
 from .errors import UserError
 
@@ -152,7 +153,7 @@ class TrainConfig:
             raise UserError(f"amp={self.amp!r}; use 'off' or 'bf16' (autocast on CUDA)")
         if self.finetune not in FINETUNE_MODES:
             raise UserError(f"finetune={self.finetune!r}; use one of {', '.join(FINETUNE_MODES)}")
-        if self.finetune_step not in ("search", "maxabs", "mse"):
+        if self.finetune_step not in STEP_RULES:
             raise UserError(f"finetune_step={self.finetune_step!r}; use 'mse', 'maxabs' or 'search' (keep the step)")
         if self.finetune_init not in ("search", "rewind"):
             raise UserError(
@@ -178,6 +179,11 @@ class TrainConfig:
         return max(1, min(self.epochs, round(share * self.epochs)))
 
     @property
+    def searched(self) -> bool:
+        """The precision is searched under the budget (CSQ), not fixed (the ``uniform`` or ``qat`` baselines)."""
+        return not (self.uniform or self.qat)
+
+    @property
     def finetune_learning_rate(self) -> float:
         """Base learning rate of the fine-tune's fresh cosine: ``finetune_lr``, or ``2 * lr`` when unset (measured
         best of 1x, 2x and 3x with Adam on MNIST-1D and digits; docs/results_mnist1d.md)."""
@@ -196,7 +202,7 @@ class TrainConfig:
             first_layer=self.first_layer,
             last_layer=self.last_layer,
             full_precision=full_precision,
-            uniform=self.uniform or self.qat,
+            uniform=not self.searched,
         )
 
     def replace(self, **changes: Any) -> TrainConfig:

@@ -35,9 +35,9 @@ from .layers import csq_layers, set_phase, set_temperature
 from .models import build_model, full_precision_for, input_shape_for, n_classes_for
 from .pretrain import pretrain_float
 from .trainer import (
+    batch_loss,
     evaluate,
     fixed_batch,
-    fixed_batch_loss,
     make_optimizer,
     recalibrate_activations,
     temperature,
@@ -75,8 +75,7 @@ def build_csq_model(cfg: TrainConfig, float_model: torch.nn.Module | None = None
     model = convert(float_model.cpu(), cfg.quant_config(full_precision_for(cfg.model, cfg.model_kwargs)))
     names = {n for n, _ in csq_layers(model)}
     geometry = trace_geometry(model, input_shape_for(cfg.model, cfg.model_kwargs), include=lambda n, _m: n in names)
-    fixed = cfg.uniform or cfg.qat
-    budget = _uniform_budget(cfg, model, geometry) if fixed else resolve_budget(cfg.budget, model, geometry)
+    budget = resolve_budget(cfg.budget, model, geometry) if cfg.searched else _uniform_budget(cfg, model, geometry)
     return model, geometry, budget
 
 
@@ -150,7 +149,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
             m.pos.data, m.neg.data = (m.pos.data.to(_DTYPES[cfg.plane_dtype]), m.neg.data.to(_DTYPES[cfg.plane_dtype]))
     model.to(device)
     net = distributed.wrap_model(model, device)  # DDP under torchrun; ``model`` is always the unwrapped module
-    searched = not (cfg.uniform or cfg.qat)
+    searched = cfg.searched
     ste = cfg.qat or (searched and cfg.finetune == "ste")  # straight-through shadow weights from some epoch on
     if cfg.qat:  # plain QAT: shadow weights = the float weights, rounded straight-through from the first step
         for m in model.modules():
@@ -198,8 +197,10 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
                 _start_finetune(model, temperature(epoch - 1, cfg.ticket, cfg.final_temperature,
                                                    cfg.initial_temperature), temp, cfg.finetune_step,
                                 cfg.finetune_init == "search")  # fmt: skip
-                recalibrate_activations(model, fixed_batch(train_src, seed=cfg.seed, n=n_fixed)[0])
-            loss_fn = fixed_batch_loss(model, train_src, seed=cfg.seed, n=n_fixed)
+            batch = fixed_batch(train_src, seed=cfg.seed, n=n_fixed)  # loaded once: recalibration and repair
+            if ste:
+                recalibrate_activations(model, batch[0])
+            loss_fn = batch_loss(model, *batch)
             changes = repair_to_budget(model, geometry, budget, loss_fn) + fill_to_budget(
                 model, geometry, budget, loss_fn, spend_all=ste
             )
@@ -281,8 +282,9 @@ def _start_finetune(
     step_rule: str = "search",
     from_search: bool = True,
 ) -> None:
-    """Every searched and fixed CSQ weight switches to straight-through shadow weights, starting from the weight of
-    the soft search model (soft masks, relaxed digits at the last search epoch's temperature); then hard phase."""
+    """Every searched and fixed CSQ weight switches to straight-through shadow weights, starting (``from_search``)
+    from the weight of the soft search model (soft masks, relaxed digits at the last search epoch's temperature) or
+    else from the float weights the model was built from (rewind); then the hard phase."""
     set_temperature(model, search_temperature)
     set_phase(model, "search")
     for m in model.modules():
@@ -296,7 +298,7 @@ def _finish(cfg, out: Path, model, geometry, budget, test_src, repairs, train_se
     """Hard-threshold everything, enforce the budget, write precisions, exact model and summary."""
     set_temperature(model, temperature(cfg.epochs, cfg.ticket, cfg.final_temperature, cfg.initial_temperature))
     set_phase(model, "hard")
-    if not (cfg.uniform or cfg.qat):
+    if cfg.searched:
         repairs = repairs + [dataclasses.asdict(s) for s in repair_to_budget(model, geometry, budget)]
     hard_acc = evaluate(model, test_src)
     set_phase(model, "relaxed")

@@ -32,6 +32,7 @@ __all__ = [
     "as_source",
     "fixed_batch",
     "fixed_batch_loss",
+    "batch_loss",
     "recalibrate_activations",
     "temperature",
     "lr_at",
@@ -239,7 +240,11 @@ def fixed_batch_loss(
 ):
     """A closure returning the mean cross-entropy of ``model`` (eval mode, no grad) on a fixed random subset of
     ``n`` training samples (loaded once): what the budget repair uses to rank bits."""
-    xb, yb = fixed_batch(data, y, seed=seed, n=n)
+    return batch_loss(model, *fixed_batch(data, y, seed=seed, n=n))
+
+
+def batch_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor):
+    """A closure returning the mean cross-entropy of ``model`` (eval mode, no grad) on the batch ``(xb, yb)``."""
 
     @torch.no_grad()
     def loss() -> float:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from run_cuts import cut_after_checkpoint
 from torch import nn
 
-import csq_hw.run as run_mod
 from csq_hw import TrainConfig, train_run
 from csq_hw.distributed import from_sync_batchnorm, shard, to_sync_batchnorm
 from csq_hw.errors import UserError
@@ -97,17 +97,7 @@ def test_two_process_run_matches_single_process(single, tmp_path):
 def test_torchrun_resumes_a_cut_run(single, tmp_path, monkeypatch):
     """Cut a 1-process run after 5 epochs, resume it with 2 processes: every rank loads the checkpoint."""
     one, _ = single
-    real_save = run_mod.save_checkpoint
-
-    def save_then_die(out_dir, **payload):
-        real_save(out_dir, **payload)
-        if payload["epoch"] == 5:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(run_mod, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train_run(TrainConfig(**ARGS), tmp_path / "cut", progress=False)
-    monkeypatch.setattr(run_mod, "save_checkpoint", real_save)
+    cut_after_checkpoint(monkeypatch, TrainConfig(**ARGS), tmp_path / "cut", epoch=5, exc=KeyboardInterrupt)
     _torchrun(tmp_path / "cut", "--resume")
     assert _precisions(tmp_path / "cut") == _precisions(one)
     assert list(pd.read_csv(tmp_path / "cut" / "metrics.csv").epoch) == list(range(ARGS["epochs"]))

@@ -9,6 +9,7 @@ import json
 import pandas as pd
 import pytest
 import torch
+from run_cuts import cut_after_checkpoint
 from torch import nn
 
 import csq_hw.run as run_mod
@@ -177,24 +178,10 @@ def test_qat_baseline_run(tmp_path):
     assert (metrics.reg_coefficient == 0).all()  # no budget term
 
 
-class _Killed(Exception):
-    pass
-
-
 def test_resume_inside_the_finetune_gives_the_same_run(tmp_path, monkeypatch):
     cfg = TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3", epochs=6, ticket_epoch=2, seed=4)
     full = train_run(cfg, tmp_path / "full", progress=False)
-    real_save = run_mod.save_checkpoint
-
-    def save_then_die(out, **payload):
-        real_save(out, **payload)
-        if payload["epoch"] == 4:  # cut after epoch 3, two epochs into the fine-tune
-            raise _Killed
-
-    monkeypatch.setattr(run_mod, "save_checkpoint", save_then_die)
-    with pytest.raises(_Killed):
-        train_run(cfg, tmp_path / "cut", progress=False)
-    monkeypatch.setattr(run_mod, "save_checkpoint", real_save)
+    cut_after_checkpoint(monkeypatch, cfg, tmp_path / "cut", epoch=4)  # after epoch 3, two epochs into the fine-tune
     resumed = train_run(cfg, tmp_path / "cut", resume=True, progress=False)
     read = lambda d: json.loads((tmp_path / d / "precisions.json").read_text())  # noqa: E731
     assert read("full") == read("cut")

@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 import torch
+from run_cuts import cut_after_checkpoint
 
-import csq_hw.run as run_mod
 from csq_hw import TrainConfig, build_exact_model, train_run
 from csq_hw.data import load_dataset
 from csq_hw.trainer import evaluate
@@ -62,27 +62,10 @@ def test_exact_model_matches_hard_phase_model(digits_run):
         assert int(ints.abs().max()) <= sum(2**b for b in layer["weight"]["positions"])
 
 
-class _Killed(Exception):
-    pass
-
-
 def test_killed_run_resumes_to_same_precisions(tmp_path, monkeypatch):
     cfg = TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3", epochs=5, ticket_epoch=3, seed=3)
     full = train_run(cfg, tmp_path / "full", progress=False)
-
-    real_save = run_mod.save_checkpoint
-    calls = {"n": 0}
-
-    def save_then_die(out, **payload):
-        real_save(out, **payload)
-        calls["n"] += 1
-        if calls["n"] == 2:  # killed right after epoch 1's checkpoint
-            raise _Killed
-
-    monkeypatch.setattr(run_mod, "save_checkpoint", save_then_die)
-    with pytest.raises(_Killed):
-        train_run(cfg, tmp_path / "cut", progress=False)
-    monkeypatch.setattr(run_mod, "save_checkpoint", real_save)
+    cut_after_checkpoint(monkeypatch, cfg, tmp_path / "cut", epoch=2)  # killed right after epoch 1's checkpoint
     resumed = train_run(cfg, tmp_path / "cut", resume=True, progress=False)
     p_full = json.loads((tmp_path / "full" / "precisions.json").read_text())
     p_cut = json.loads((tmp_path / "cut" / "precisions.json").read_text())
