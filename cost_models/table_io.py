@@ -45,7 +45,14 @@ def load_table(path: str | Path) -> LatencyTable:
 
 def load_csv(path: str | Path) -> LatencyTable:
     """Long-format CSV ``layer,w_bits,a_bits,value[,unit]`` -> :class:`LatencyTable`."""
-    p = Path(path)
+    try:
+        return _load_csv(Path(path))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CostError(f"latency table {path}: not a readable text CSV ({type(exc).__name__}); save it as UTF-8 "
+                        "long-format CSV layer,w_bits,a_bits,value[,unit]") from None  # fmt: skip
+
+
+def _load_csv(p: Path) -> LatencyTable:
     values: dict[str, dict[tuple[int, int], float]] = {}
     units: set[str] = set()
     with p.open(newline="") as fh:
@@ -63,7 +70,7 @@ def load_csv(path: str | Path) -> LatencyTable:
                 raise CostError(f"{where}: empty layer name; give the module name (e.g. net.0)")
             try:
                 w, a = _int_bits(row["w_bits"]), _int_bits(row["a_bits"])
-            except ValueError:
+            except (TypeError, ValueError):  # TypeError: a short (truncated) row has None there
                 raise CostError(
                     f"{where}: w_bits={row['w_bits']!r}, a_bits={row['a_bits']!r} are not integers; use integer bits"
                 ) from None
@@ -118,6 +125,8 @@ def load_npy(path: str | Path) -> LatencyTable:
         raise CostError(f"latency table {p}: missing sidecar {side.name} with the layer names (a JSON list)")
     try:
         meta = json.loads(side.read_text())
+    except UnicodeDecodeError:
+        raise CostError(f"latency table {p}: sidecar {side.name} is not UTF-8 text; fix it") from None
     except json.JSONDecodeError as exc:
         raise CostError(f"latency table {p}: sidecar {side.name} is not valid JSON ({exc.msg}); fix it") from None
     if isinstance(meta, list):
@@ -129,8 +138,9 @@ def load_npy(path: str | Path) -> LatencyTable:
         )
     try:
         arr = np.load(p, allow_pickle=False)
-    except ValueError as exc:
-        raise CostError(f"latency table {p}: cannot read ({exc}); save a numeric array with numpy.save") from None
+    except (ValueError, EOFError, OSError, UnicodeDecodeError) as exc:  # truncated or not an .npy at all
+        raise CostError(f"latency table {p}: cannot read ({type(exc).__name__}: {exc}); save a numeric array with "
+                        "numpy.save") from None  # fmt: skip
     if arr.ndim != 3:
         raise CostError(f"latency table {p}: shape {arr.shape} is not [layers, w_bits, a_bits]; save a 3-D array")
     if arr.shape[0] != len(names):

@@ -5,6 +5,8 @@ A reader (or a killed run) never sees a half-written file.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import tempfile
@@ -14,7 +16,13 @@ from typing import IO, Any
 
 import torch
 
-__all__ = ["atomic_write", "write_text", "write_json", "torch_save"]
+from .errors import UserError
+
+__all__ = ["atomic_write", "write_text", "write_json", "torch_save", "sha256_file"]
+
+
+# a full disk, a quota, a read-only or forbidden place: the machine's state, not a bug; one line for the user
+_ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 def atomic_write(path: str | Path, writer: Callable[[IO[bytes]], None]) -> Path:
@@ -28,9 +36,13 @@ def atomic_write(path: str | Path, writer: Callable[[IO[bytes]], None]) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno in _ENVIRONMENT_ERRNOS:
+            state = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+            raise UserError(f"could not write {path}: {exc.strerror or exc}; {state}; free disk space or fix the "
+                            "permissions and run again") from None  # fmt: skip
         raise
     return path
 
@@ -45,3 +57,12 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 def torch_save(path: str | Path, obj: Any) -> Path:
     return atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def sha256_file(path: str | Path) -> str:
+    """The hex SHA-256 of a file's bytes (run files record each other's digests: summary.json -> the pair)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

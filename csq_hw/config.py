@@ -20,6 +20,7 @@ TOML layout (every key optional; unknown keys are an error)::
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -127,6 +128,10 @@ class TrainConfig:
     strength: float = 2.0
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # NaN passes every "<" check below, and inf trains to NaN: refuse both first
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserError(f"{f.name}={value}; give a finite number")
         if self.epochs < 1:
             raise UserError(f"epochs={self.epochs}; give at least 1")
         if self.ticket_epoch is not None and not 0 <= self.ticket_epoch <= self.epochs:
@@ -247,6 +252,16 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
+def _home_of(key: str) -> str:
+    """Where a top-level key of a flat TOML belongs: ``put it under [model] as name = ...``."""
+    inverse = {field: (section, toml_key) for (section, toml_key), field in _RENAME.items()}
+    for section, names in _SECTIONS.items():
+        if key in names:
+            section, toml_key = inverse.get(key, (section, key))
+            return f"put it under [{section}] as {toml_key} = ..."
+    return f"keys belong to the sections {', '.join(f'[{s}]' for s in _SECTIONS)} (see configs/*.toml)"
+
+
 def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
     """Read a TOML config (optional) and apply ``overrides`` (``None`` values are ignored)."""
     values: dict[str, Any] = {}
@@ -263,7 +278,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
         for section, table in doc.items():
             if section == "out":
                 continue
-            if section not in _SECTIONS or not isinstance(table, dict):
+            if not isinstance(table, dict):
+                raise UserError(f"config file {p}: key {section!r} stands outside any section; {_home_of(section)}")
+            if section not in _SECTIONS:
                 raise UserError(f"config file {p}: unknown section [{section}]; use {', '.join(_SECTIONS)}")
             for key, value in table.items():
                 name = _RENAME.get((section, key), key)

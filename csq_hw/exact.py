@@ -7,16 +7,19 @@ weights ``int * 2^e``) and each BatchNorm an :class:`ExactAffine`. This is what 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from .errors import UserError
 from .fixed_point import quantize_fixed
 from .models import build_model
 from .module_utils import get_submodule, set_submodule
 
 __all__ = [
+    "load_exact_blob",
     "FixedPointQuant",
     "ExactQuantLayer",
     "ExactAffine",
@@ -102,3 +105,19 @@ def build_exact_model(precisions: dict[str, Any]) -> nn.Module:
     for entry in precisions.get("batchnorm", []):
         set_submodule(model, entry["name"], ExactAffine(entry["channels"]))
     return model.eval()
+
+
+def load_exact_blob(path: Path) -> dict[str, Any]:
+    """``exact_model.pt`` after checking format and version; one-line errors for missing, truncated or foreign."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; the run did not finish (re-run `csq-hw train`)") from None
+    except Exception as exc:  # noqa: BLE001 - truncated zip, bad pickle, ...: a damaged file either way
+        raise UserError(f"{path} is unreadable ({type(exc).__name__}): truncated or damaged; re-run `csq-hw train` "
+                        "or restore the file") from None  # fmt: skip
+    if not isinstance(blob, dict) or blob.get("format") != EXACT_FORMAT or blob.get("version") != EXACT_VERSION:
+        raise UserError(f"{path} is not a {EXACT_FORMAT!r} version {EXACT_VERSION} file; re-run `csq-hw train`")
+    if not isinstance(blob.get("state_dict"), dict):
+        raise UserError(f"{path} has no state_dict; re-run `csq-hw train`")
+    return blob

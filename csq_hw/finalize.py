@@ -13,11 +13,10 @@ from .exact import EXACT_FORMAT, EXACT_VERSION, ExactAffine, ExactQuantLayer, Fi
 from .fixed_point import quantize_fixed
 from .layers import CSQLayer, csq_layers, set_phase
 from .module_utils import set_submodule
+from .precisions import PRECISIONS_SCHEMA, PRECISIONS_VERSION
 
 __all__ = ["PRECISIONS_SCHEMA", "PRECISIONS_VERSION", "to_exact", "precisions_dict", "exact_state"]
 
-PRECISIONS_SCHEMA = "csq-hw/precisions"
-PRECISIONS_VERSION = 1
 BN_BITS = 16
 
 
@@ -66,9 +65,13 @@ def to_exact(model: nn.Module) -> nn.Module:
     return model
 
 
-def exact_state(model: nn.Module) -> dict[str, Any]:
-    """What ``exact_model.pt`` holds."""
-    return {"format": EXACT_FORMAT, "version": EXACT_VERSION, "state_dict": to_exact(model).state_dict()}
+def exact_state(model: nn.Module, precisions: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``exact_model.pt`` holds; with ``precisions`` also a copy of the ``precisions.json`` it belongs to, so
+    that a reader can tell a pair of files from two different runs (or a hand-edited one) apart."""
+    blob = {"format": EXACT_FORMAT, "version": EXACT_VERSION, "state_dict": to_exact(model).state_dict()}
+    if precisions is not None:
+        blob["precisions"] = precisions
+    return blob
 
 
 def _layer_entry(name: str, layer: CSQLayer) -> dict[str, Any]:

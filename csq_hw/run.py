@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +23,22 @@ from cost_models import Budget, get_cost_model, split_budget_spec, trace_geometr
 from cost_models.report import all_costs
 
 from . import distributed
-from .atomic_io import torch_save, write_json, write_text
+from .atomic_io import sha256_file, torch_save, write_json, write_text
 from .bitplane_weight import BitPlaneWeight
 from .budget import BudgetRegularizer, fill_to_budget, repair_to_budget, resolve_budget
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig, config_to_toml
 from .convert import convert
 from .data import ImageFolderDataset, load_dataset
-from .errors import UserError
+from .errors import CsqWarning, TrainingDiverged, UserError
 from .finalize import exact_state, precisions_dict, to_exact
 from .layer_bits import average_bits, hard_bits
 from .layers import csq_layers, set_phase, set_temperature
 from .models import build_model, full_precision_for, input_shape_for, n_classes_for
+from .precisions import write_precisions
 from .pretrain import pretrain_float
+from .run_checks import check_resume_phase, loss_warnings, run_warnings, where_to_restart
+from .run_lock import DirectoryLock
 from .trainer import (
     batch_loss,
     evaluate,
@@ -50,11 +55,23 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 def pick_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``; anything else is a :class:`UserError`
+    (torch also knows ``meta``, ``xla``, ... on which a training run cannot work)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise UserError(f"device {name!r} is not one csq-hw trains on; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s); use "
+                            f"cuda:0..cuda:{torch.cuda.device_count() - 1}")  # fmt: skip
+    return device
 
 
 def _seed_all(seed: int) -> None:
@@ -108,19 +125,50 @@ def _layer_rows(precisions: dict[str, Any], geometry: list) -> list[dict[str, An
     ]
 
 
-def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train ``cfg`` into ``out_dir`` and return the summary (also written to ``summary.json``)."""
+def train_run(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    allow_changes: bool = False,
+) -> dict[str, Any]:
+    """Train ``cfg`` into ``out_dir`` and return the summary (also written to ``summary.json``).
+
+    The run directory is locked for the whole run (:class:`csq_hw.run_lock.DirectoryLock`): a second process
+    writing into it gets a one-line error. ``allow_changes``: a resume may change schedule and optimizer numbers
+    (:data:`csq_hw.checkpoint.RESUME_CHANGEABLE`); without it any change is refused with the list of changes.
+    """
     out = Path(out_dir)
-    if not resume and (out / CHECKPOINT_NAME).exists():
-        raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if cfg.amp != "off" and pick_device(cfg.device).type != "cuda":
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a directory; choose another --out")
+    device = pick_device(cfg.device)
+    if cfg.amp != "off" and device.type != "cuda":
         raise UserError(f'amp={cfg.amp!r} needs CUDA; pass --amp off (amp = "off" in a config) for {cfg.device!r}')
+    launch = distributed.env_world()
+    lock = DirectoryLock(out, "train") if launch is None or launch[0] == 0 else None  # rank 0 writes the files
+    with lock or _no_lock():
+        if not resume and (out / CHECKPOINT_NAME).exists():
+            raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        return _train_locked(cfg, out, resume, progress, device, allow_changes)
+
+
+class _no_lock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _train_locked(
+    cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: torch.device, allow_changes: bool
+) -> dict[str, Any]:
     # under torchrun: join the job (gloo on CPU, NCCL on cuda:LOCAL_RANK); a no-op otherwise
-    ctx, device = distributed.setup(pick_device(cfg.device))
+    ctx, device = distributed.setup(device)
     torch.set_flush_denormal(True)  # Adam's second moments of bit-plane gradients underflow at high T
     clean = False
     try:
-        summary = _train(cfg, out, resume, progress, device)
+        summary = _train(cfg, out, resume, progress, device, allow_changes)
         clean = True
         return summary
     finally:
@@ -128,9 +176,17 @@ def train_run(cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progr
         distributed.teardown(ctx, clean=clean)  # a barrier first when every rank got here
 
 
-def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: torch.device) -> dict[str, Any]:
+def _train(
+    cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: torch.device, allow_changes: bool = False
+) -> dict[str, Any]:
     main = distributed.is_main()  # rank 0 writes every file and shows progress
-    data = load_dataset(cfg.dataset, data_dir=cfg.data_dir).reshaped(input_shape_for(cfg.model, cfg.model_kwargs))
+    with warnings.catch_warnings(record=True) as caught:  # shown now, and listed in summary.json
+        warnings.simplefilter("always", CsqWarning)
+        data = load_dataset(cfg.dataset, data_dir=cfg.data_dir)
+    data_warnings = [str(w.message) for w in caught if issubclass(w.category, CsqWarning)]
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    data = data.reshaped(input_shape_for(cfg.model, cfg.model_kwargs))
     n_classes = n_classes_for(cfg.model, cfg.model_kwargs)
     if data.n_classes > n_classes:
         raise UserError(
@@ -161,11 +217,22 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
     cfg_dict = dataclasses.asdict(cfg)
     steps_per_epoch = -(-len(train_src) // cfg.batch_size)
     schedule = _LrSchedule(cfg, steps_per_epoch, fresh=searched and ste)
-    start_epoch, rows, repairs = 0, [], []
+    start_epoch, rows, repairs, seconds_before = 0, [], [], 0.0
     if resume:
-        ckpt = load_checkpoint(out, cfg_dict)
-        model.load_state_dict(ckpt["model"])
+        ckpt = load_checkpoint(out, cfg_dict, allow_changes=allow_changes)
+        try:
+            model.load_state_dict(ckpt["model"])
+        except RuntimeError as exc:
+            raise UserError(f"{out / CHECKPOINT_NAME} does not fit this model ({str(exc).splitlines()[0][:120]}); "
+                            "delete it and start again without --resume") from None  # fmt: skip
         start_epoch, rows, repairs = ckpt["epoch"], ckpt["metrics"], ckpt["repairs"]
+        seconds_before = float(ckpt.get("train_seconds", 0.0))
+        if ckpt["changes"]:
+            check_resume_phase(cfg, ckpt, start_epoch)
+            if main:
+                print(f"csq-hw: resuming at epoch {start_epoch} with changed settings ({ckpt['changes']}); the "
+                      "schedules (temperature, learning rate, hand-over) follow the new settings from here",
+                      file=sys.stderr)  # fmt: skip
         if searched and ste and start_epoch > cfg.ticket:  # cut during the fine-tune: its own optimizer
             optimizer = make_optimizer(
                 model, cfg.optimizer, cfg.finetune_learning_rate, cfg.weight_decay, finetune=True
@@ -176,7 +243,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "config.toml", config_to_toml(cfg))
 
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - seconds_before  # train_seconds counts every part of a resumed run
     bar = tqdm(
         range(start_epoch, cfg.epochs),
         desc="csq",
@@ -215,12 +282,16 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
             )
         te = time.perf_counter()
         steps_done, total_steps, base_lr = schedule.at(epoch)
-        stats = train_epoch(
-            net, train_src, optimizer=optimizer, regularizer=regularizer, geometry=geometry,
-            batch_size=cfg.batch_size, seed=cfg.seed, epoch=epoch, steps_done=steps_done,
-            total_steps=total_steps, base_lr=base_lr, searching=searching and epoch < cfg.ticket - cfg.settle_epochs,
-            autocast=torch.bfloat16 if cfg.amp == "bf16" else None,
-        )  # fmt: skip
+        try:
+            stats = train_epoch(
+                net, train_src, optimizer=optimizer, regularizer=regularizer, geometry=geometry,
+                batch_size=cfg.batch_size, seed=cfg.seed, epoch=epoch, steps_done=steps_done,
+                total_steps=total_steps, base_lr=base_lr,
+                searching=searching and epoch < cfg.ticket - cfg.settle_epochs,
+                autocast=torch.bfloat16 if cfg.amp == "bf16" else None,
+            )  # fmt: skip
+        except TrainingDiverged as exc:
+            raise UserError(f"{exc}; {where_to_restart(out, epoch)}") from None
         with torch.no_grad():
             cost = float(budget.cost(geometry, hard_bits(model)))
         avg = average_bits(model)
@@ -248,13 +319,14 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: to
         write_text(out / "metrics.csv", pd.DataFrame(rows).to_csv(index=False))
         save_checkpoint(
             out, config=cfg_dict, epoch=epoch + 1, model=model.state_dict(), optimizer=optimizer.state_dict(),
-            rng=rng_state(), metrics=rows, repairs=repairs,
+            rng=rng_state(), metrics=rows, repairs=repairs, train_seconds=time.perf_counter() - t0,
         )  # fmt: skip
     bar.close()
     summary = None
     if main:
         model = distributed.from_sync_batchnorm(model)
-        summary = _finish(cfg, out, model, geometry, budget, test_src, repairs, time.perf_counter() - t0)
+        summary = _finish(cfg, out, model, geometry, budget, test_src, repairs, time.perf_counter() - t0,
+                          loss_warnings(rows, n_classes), data_warnings)  # fmt: skip
     return distributed.broadcast_object(summary)  # every rank returns rank 0's summary
 
 
@@ -294,7 +366,8 @@ def _start_finetune(
     set_phase(model, "hard")
 
 
-def _finish(cfg, out: Path, model, geometry, budget, test_src, repairs, train_seconds) -> dict[str, Any]:
+def _finish(cfg, out: Path, model, geometry, budget, test_src, repairs, train_seconds,
+            pending: list[str] | None = None, shown: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
     """Hard-threshold everything, enforce the budget, write precisions, exact model and summary."""
     set_temperature(model, temperature(cfg.epochs, cfg.ticket, cfg.final_temperature, cfg.initial_temperature))
     set_phase(model, "hard")
@@ -314,6 +387,7 @@ def _finish(cfg, out: Path, model, geometry, budget, test_src, repairs, train_se
     bits = hard_bits(model, with_values=True)
     with torch.no_grad():
         final_cost = float(budget.cost(geometry, hard_bits(model)))
+    found = [*(shown or []), *run_warnings(pending or [], exact_acc, spec["n_classes"])]
     summary = {
         "test_acc": exact_acc,
         "hard_model_test_acc": hard_acc,
@@ -332,8 +406,11 @@ def _finish(cfg, out: Path, model, geometry, budget, test_src, repairs, train_se
         "method": "qat" if cfg.qat else "uniform" if cfg.uniform else "csq",
         "train_seconds": train_seconds,
         "exportable": cfg.weight_step == "pow2" and not precisions["full_precision"],
+        "warnings": found,
     }
-    write_json(out / "precisions.json", precisions)
-    torch_save(out / "exact_model.pt", exact_state(model))
+    write_precisions(out / "precisions.json", precisions)
+    torch_save(out / "exact_model.pt", exact_state(model, precisions))
+    # summary.json last, with the digests of the pair it describes: export checks that the pair is this run's
+    summary["files"] = {name: sha256_file(out / name) for name in ("precisions.json", "exact_model.pt")}
     write_json(out / "summary.json", summary)
     return summary

@@ -25,7 +25,7 @@ import pandas as pd
 
 from .atomic_io import atomic_write, write_json, write_text
 from .errors import UserError
-from .finalize import PRECISIONS_SCHEMA, PRECISIONS_VERSION
+from .precisions import read_precisions
 
 __all__ = ["SUMMARY_KEYS", "read_run", "collect_results", "write_results", "read_results", "write_sweep_meta",
            "cost_columns", "SWEEP_SCHEMA"]  # fmt: skip
@@ -51,11 +51,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     for name in ("summary.json", "precisions.json"):
         if not (run_dir / name).is_file():
             raise UserError(f"{run_dir} has no {name}: not a finished csq-hw run; {_RERUN}")
-    prec = _read_json(run_dir / "precisions.json")
-    got = (prec.get("schema"), prec.get("version")) if isinstance(prec, dict) else ("?", "?")
-    if got != (PRECISIONS_SCHEMA, PRECISIONS_VERSION):
-        raise UserError(f"{run_dir}/precisions.json has schema {got[0]!r} version {got[1]!r}, this csq-hw reads "
-                        f"{PRECISIONS_SCHEMA!r} version {PRECISIONS_VERSION}; {_RERUN}")  # fmt: skip
+    prec = read_precisions(run_dir / "precisions.json")
     s = _read_json(run_dir / "summary.json")
     missing = [k for k in SUMMARY_KEYS if not isinstance(s, dict) or k not in s]
     if missing:

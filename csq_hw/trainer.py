@@ -24,7 +24,7 @@ from cost_models import LayerBits, LayerGeometry
 from . import distributed
 from .budget import BudgetRegularizer
 from .data.source import SampleSource, TensorSource, sequential_plan
-from .errors import UserError
+from .errors import TrainingDiverged
 from .layer_bits import hard_bits, soft_bits
 from .layers import csq_layers
 
@@ -193,9 +193,10 @@ def train_epoch(
             soft = soft_bits(model)
             loss = loss + regularizer(geometry, soft if device.type == "cpu" else _on_cpu(soft), hard_cost)
         if not torch.isfinite(loss):
-            raise UserError(
-                f"loss became {float(loss.detach())} at epoch {epoch}, step {j}; lower --lr or the budget strength "
-                "(the last complete epoch is in checkpoint.pt)"
+            raise TrainingDiverged(
+                f"loss became {float(loss.detach())} at epoch {epoch}, step {j}; lower --lr or the budget strength",
+                epoch,
+                j,
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

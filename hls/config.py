@@ -9,6 +9,7 @@ and the fan-in alone (what a type that ignores the weight values would need); th
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -68,6 +69,9 @@ class ExportOptions:
             self.backend not in ("Vitis", "Vivado") or self.reuse_factor != 1
         ):
             raise UserError("strategy distributed_arithmetic needs backend Vitis or Vivado and reuse factor 1")
+        if self.strategy == "distributed_arithmetic" and importlib.util.find_spec("da4ml") is None:
+            raise UserError("strategy distributed_arithmetic needs da4ml, which is not installed; pip install "
+                            "'csq-hw[da4ml]' or use --strategy Latency")  # fmt: skip
 
     def check_model(self, ops: set[str]) -> None:
         """Refuse combinations that hls4ml 1.3.0 converts but cannot compile (``ops``: the model's layer ops)."""

@@ -1,9 +1,13 @@
 """``export``: a run directory -> a compiled, bit-exact-checked hls4ml project (+ optional synthesis).
 
-Steps: load and validate the run (:mod:`hls.run`), evaluate the independent integer reference on the check's inputs
-and compare PyTorch with it, build the hls-side model and hls4ml configuration, convert, refuse silently replaced
-reuse factors, write + compile the C simulation, compare it with the reference, write ``csq_report.json``, and
+Steps: load and validate the run (:mod:`hls.run`: schema, consistency, the pair and its digests against the run,
+:mod:`hls.run_check`), evaluate the independent integer reference on the check's inputs and compare PyTorch with it,
+build the hls-side model and hls4ml configuration, convert, refuse silently replaced reuse factors, write + compile
+the C simulation, compare it with the reference and its test accuracy with the run's, write ``csq_report.json``, and
 (``build=True``) run the vendor flow, which needs the vendor tool on PATH.
+
+All of it happens in a staging directory next to the target (:mod:`hls.staging`); only a project whose check
+passed is moved into place, so no failed, interrupted or killed export leaves a report that says bit-exact.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from .costs import cost_estimates
 from .reference import reference_forward
 from .reuse import check_effective, check_reuse_factor
 from .run import load_run
+from .run_check import check_accuracy
+from .staging import StagedProject
 
 __all__ = ["ExportResult", "export", "export_model", "build_project"]
 
@@ -91,20 +97,50 @@ def export_model(
     x_test: np.ndarray,
     options: ExportOptions | None = None,
     build: bool = False,
+    y_test: np.ndarray | None = None,
+    summary: dict[str, Any] | None = None,
+    run_checks: dict[str, bool] | None = None,
 ) -> ExportResult:
     """Export an exact model (see :func:`export`; this entry takes the loaded pieces, e.g. for tests).
 
     Args:
         model: the exact model (``csq_hw.exact``), with the run's state loaded.
         precisions: its ``precisions.json`` dict.
-        out_dir: the project directory to write (created; an existing project there is overwritten).
+        out_dir: the project directory (an existing project there is replaced once the new one passed its check;
+            a project that fails lands in ``<out_dir>.failed`` and ``out_dir`` stays as it was).
         x_test: test inputs (N, *input_shape); the check adds x2, x4 and out-of-range random inputs.
         options: backend, io type, strategy, reuse factor, part, clock.
         build: run the vendor flow after the check (needs the vendor tool on PATH).
+        y_test: labels (N,) of ``x_test`` when it is the run's whole test split: the firmware's accuracy on it
+            must equal ``summary['test_acc']``.
+        summary: the run's ``summary.json`` (None: no accuracy to compare with).
+        run_checks: which pair checks :func:`hls.run.load_run` could make (recorded in the report).
     """
     options = options or ExportOptions()
     options.check_model({e["op"] for e in precisions["layers"]})
-    out_dir = Path(out_dir).resolve()
+    if len(x_test) == 0:
+        raise UserError("no test inputs to check the firmware on; give at least one sample")
+    if shutil.which("g++") is None:
+        raise UserError("export compiles the C simulation with g++, which is not on PATH; install a C++ compiler "
+                        "(e.g. apt install g++ or conda install gxx) and export again")  # fmt: skip
+    with StagedProject(out_dir) as stage:
+        result = _export_staged(model, precisions, stage, x_test, options, y_test, summary, run_checks)
+    if build and result.passed:
+        build_project(result)
+    return result
+
+
+def _export_staged(
+    model: nn.Module,
+    precisions: dict[str, Any],
+    stage: StagedProject,
+    x_test: np.ndarray,
+    options: ExportOptions,
+    y_test: np.ndarray | None,
+    summary: dict[str, Any] | None,
+    run_checks: dict[str, bool] | None,
+) -> ExportResult:
+    out_dir = stage.path
     shape = tuple(int(d) for d in precisions["model"]["input_shape"])
     model = model.eval()
     t0 = time.perf_counter()
@@ -147,9 +183,10 @@ def export_model(
         (out_dir / "hls4ml.log").write_text(log.getvalue())
         errors = [ln.strip() for ln in log.getvalue().splitlines() if "error:" in ln]
         first = errors[0] if errors else str(exc)
+        failed = stage.keep_failed()
         raise UserError(
-            f"the C simulation of {out_dir} did not compile ({options.backend}, {options.io_type}): {first}; "
-            f"full log in {out_dir / 'hls4ml.log'}"
+            f"the C simulation did not compile with g++ ({options.backend}, {options.io_type}): {first}; the "
+            f"project is in {failed} (full log in {failed / 'hls4ml.log'}); {stage.target} is as it was"
         ) from None
     t_compile = time.perf_counter() - t1
     y_csim = np.asarray(hls_model.predict(x_all), dtype=np.float64)
@@ -160,10 +197,20 @@ def export_model(
     csim = merge({k: compare(ref_parts[k], v) for k, v in split(y_csim.reshape(len(x_all), -1)).items()})
     torch_cmp = merge({k: compare(ref_parts[k], v) for k, v in split(y_torch.reshape(len(x_all), -1)).items()})
     layer_names = {e["name"]: names[f"{e['name']}.layer"] for e in precisions["layers"]}
+    bit_exact = csim["mismatches"] == 0 and torch_cmp["mismatches"] == 0
+    run_check: dict[str, Any] = {**(run_checks or {}), "summary": summary is not None, "accuracy": None}
+    refused = None
+    if y_test is not None and bit_exact:
+        try:
+            run_check["accuracy"] = check_accuracy(y_csim[: len(y_test)], np.asarray(y_test), summary, "C simulation")
+        except UserError as exc:
+            refused = str(exc)
+            run_check["error"] = refused
     report: dict[str, Any] = {
         "format": "csq-hw/hls-report",
         "version": 1,
-        "bit_exact": csim["mismatches"] == 0 and torch_cmp["mismatches"] == 0,
+        "bit_exact": bit_exact,
+        "run_check": run_check,
         "samples": csim["samples"],
         "mismatches": csim["mismatches"],
         "max_lsb_diff": csim["max_lsb_diff"],
@@ -179,12 +226,15 @@ def export_model(
         "costs": cost_estimates(geometry, precisions, model, shape),
         "seconds": {"reference": round(t_ref, 3), "write_compile": round(t_compile, 3)},
     }
-    write_report(out_dir, report)
     (out_dir / "hls4ml.log").write_text(log.getvalue())
-    result = ExportResult(out_dir, report, hls_model)
-    if build:
-        build_project(result)
-    return result
+    write_report(out_dir, report)  # last: its presence means the project is complete
+    if refused is not None:  # bit-exact to the files, but the files are not the run's
+        failed = stage.keep_failed()
+        raise UserError(f"{refused}; the project is in {failed}, {stage.target} is as it was")
+    where = stage.commit() if bit_exact else stage.keep_failed()
+    with contextlib.suppress(AttributeError, KeyError, TypeError):
+        hls_model.config.config["OutputDir"] = str(where)  # a later build() runs where the project now is
+    return ExportResult(where, report, hls_model)
 
 
 def build_project(result: ExportResult) -> None:
@@ -214,6 +264,8 @@ def export(
     clock_ns: float = 5.0,
     build: bool = False,
     max_samples: int | None = None,
+    dataset: str | None = None,
+    data_dir: str | None = None,
 ) -> ExportResult:
     """Write, compile and bit-exact-check an hls4ml project for a trained run.
 
@@ -222,7 +274,8 @@ def export(
         out_dir: where to write the hls4ml project; ``csq_report.json`` lands there too.
         backend, io_type, strategy, reuse_factor, part, clock_ns: see :class:`hls.config.ExportOptions`.
         build: run synthesis afterwards (needs the vendor tool; without it a clear :class:`UserError`).
-        max_samples: check only the first N test samples (default: all).
+        max_samples: check only the first N test samples (default: all; with N the accuracy is not compared).
+        dataset, data_dir: check on this data set instead of the one the run's config.toml names.
 
     Returns:
         The :class:`ExportResult` (``.passed``, ``.verdict``, ``.report``).
@@ -232,8 +285,20 @@ def export(
         >>> print(result.verdict)  # doctest: +SKIP
     """
     options = ExportOptions(backend, io_type, strategy, reuse_factor, part, clock_ns)
-    run = load_run(run_dir)
-    x = run.test_inputs()
-    if max_samples is not None:
-        x = x[:max_samples]
-    return export_model(run.model, run.precisions, out_dir, x, options, build=build)
+    if max_samples is not None and (isinstance(max_samples, bool) or int(max_samples) != max_samples
+                                    or max_samples < 1):  # fmt: skip
+        raise UserError(f"--max-samples {max_samples!r}; give a positive number of test samples (or leave it out)")
+    run = load_run(run_dir, dataset, data_dir)
+    summary = run.summary
+    if dataset is not None and dataset != _trained_on(run):
+        summary = None  # other data: the firmware's accuracy is reported, not compared with the run's
+    x, y = run.test_set()
+    if max_samples is not None and max_samples < len(x):
+        x, y = x[:max_samples], None
+    return export_model(run.model, run.precisions, out_dir, x, options, build=build, y_test=y, summary=summary,
+                        run_checks=run.checks)  # fmt: skip
+
+
+def _trained_on(run: Any) -> str | None:
+    """The data set the run's summary.json says it was trained on (None when unknown)."""
+    return (run.summary or {}).get("dataset")

@@ -6,7 +6,6 @@ checked against it here, so hls4ml never sees an off-grid number (it would round
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,10 @@ import torch
 from torch import nn
 
 from csq_hw.errors import UserError
-from csq_hw.exact import EXACT_FORMAT, EXACT_VERSION, build_exact_model
-from csq_hw.finalize import PRECISIONS_SCHEMA, PRECISIONS_VERSION
+from csq_hw.exact import build_exact_model, load_exact_blob
+from csq_hw.precisions import PRECISIONS_SCHEMA, PRECISIONS_VERSION, read_precisions
+
+from .run_check import check_digests, check_pair, read_summary
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,7 +33,8 @@ SCHEMA, VERSION = PRECISIONS_SCHEMA, PRECISIONS_VERSION  # the versions this bac
 
 @dataclass
 class Run:
-    """A loaded run: the precisions dict, the exact model (float32, eval mode) and where its data lives."""
+    """A loaded run: the precisions dict, the exact model (float32, eval mode), where its data lives, its
+    ``summary.json`` (None when absent) and which of the run checks (:mod:`hls.run_check`) had records to use."""
 
     run_dir: Path
     precisions: dict[str, Any]
@@ -40,37 +42,50 @@ class Run:
     input_shape: tuple[int, ...]
     dataset: str | None
     data_dir: str | None
+    summary: dict[str, Any] | None = None
+    checks: dict[str, bool] | None = None
 
-    def test_inputs(self, streamed: int = 64) -> np.ndarray:
-        """The run's test inputs, shape (N, *input_shape), float64: the whole test split, or the first ``streamed``
-        validation images of a streamed (ImageNet-style) data set."""
+    def test_set(self, streamed: int = 64) -> tuple[np.ndarray, np.ndarray | None]:
+        """The run's test inputs, shape (N, *input_shape), float64, and labels (N,): the whole test split, or the
+        first ``streamed`` validation images of a streamed (ImageNet-style) data set (labels None: not the whole
+        split, so not comparable with the run's accuracy)."""
         import torch
 
         from csq_hw.data import ImageFolderDataset, load_dataset, sequential_plan
 
         if not self.dataset:
-            raise UserError(f"{self.run_dir}/config.toml names no [data] dataset; pass test inputs explicitly")
+            raise UserError(
+                f"{self.run_dir} has no config.toml naming its [data] dataset; pass --dataset NAME (the data set "
+                "the run was trained on, e.g. digits or npz:PATH) to export"
+            )
         data = load_dataset(self.dataset, data_dir=self.data_dir).reshaped(self.input_shape)
         if isinstance(data, ImageFolderDataset):
             plan = sequential_plan(min(streamed, data.n_test), 16)
             x = torch.cat([xb for xb, _ in data.test_source(torch.device("cpu")).batches(plan)])
-            return x.numpy().astype(np.float64)
-        return data.x_test.astype(np.float64)
+            return x.numpy().astype(np.float64), None
+        return data.x_test.astype(np.float64), data.y_test
+
+    def test_inputs(self, streamed: int = 64) -> np.ndarray:
+        """The inputs of :meth:`test_set`."""
+        return self.test_set(streamed)[0]
+
+
+# the exact model is evaluated in float64: every value must stay a dyadic rational float64 holds exactly
+_MAX_EXACT_BITS = 52
 
 
 def load_precisions(path: Path) -> dict[str, Any]:
-    """Read and version-check ``precisions.json``."""
-    try:
-        prec = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path} not found; export needs a run directory written by `csq-hw train`") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not valid JSON ({exc}); re-run `csq-hw train`") from None
-    if prec.get("schema") != SCHEMA or prec.get("version") != VERSION:
-        raise UserError(
-            f"{path} has schema {prec.get('schema')!r} version {prec.get('version')!r}; this exporter reads "
-            f"{SCHEMA!r} version {VERSION} (docs/precisions_v1.md)"
-        )
+    """Read ``precisions.json`` (schema and consistency: :func:`csq_hw.precisions.read_precisions`) and check that
+    it can be exported bit-exactly."""
+    prec = read_precisions(path)
+    for entry in prec["layers"]:
+        q = entry["input"]
+        if q["bits"] > _MAX_EXACT_BITS or abs(q["i"]) > 64 or abs(q["f"]) > 64:
+            raise UserError(
+                f"{path}: layer {entry['name']} input format ap_fixed<{q['bits']}, {q['k'] + q['i']}> is beyond exact "
+                f"arithmetic (over {_MAX_EXACT_BITS} bits or a range of 2^{q['i']}); the features were badly "
+                "scaled: standardize them and retrain"
+            )
     if prec.get("weight_step") != "pow2":
         raise UserError(
             f"{path}: weight_step is {prec.get('weight_step')!r}; only 'pow2' weights (int * 2^e) can be exported "
@@ -122,6 +137,11 @@ def check_grid(prec: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
                 raise UserError(f"{name} weight: integers use bits below the lowest selected position {pos[0]}")
             top = sum(1 << b for b in pos)
             _check_range(ints, -top, top, f"{name} weight")
+        if ints.size and (int(ints.min()), int(ints.max())) != (w["int_min"], w["int_max"]):
+            raise UserError(
+                f"{name} weight: exact_model.pt holds integers in [{ints.min()}, {ints.max()}] but precisions.json "
+                f"declares int_min/int_max [{w['int_min']}, {w['int_max']}]; the two files are not from the same run"
+            )
         bkey = f"{name}.layer.bias"
         if (entry["bias"] is None) != (bkey not in state):
             raise UserError(f"{name}: precisions.json and exact_model.pt disagree on whether the layer has a bias")
@@ -132,24 +152,28 @@ def check_grid(prec: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
     for entry in prec.get("batchnorm", []):
         name, bits = entry["name"], entry["bits"]
         for part, exp_key in (("scale", "scale_step_exponent"), ("shift", "shift_step_exponent")):
+            if f"{name}.{part}" not in state:
+                raise UserError(
+                    f"exact model state has no {name}.{part!r}; precisions.json and exact_model.pt disagree"
+                )
             ints = as_int(state[f"{name}.{part}"], entry[exp_key], f"{name} {part}")
             _check_range(ints, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1, f"{name} {part}")
 
 
-def load_run(run_dir: str | Path) -> Run:
-    """Load and validate a run directory (see the module docstring); raises :class:`UserError` on any problem."""
+def load_run(run_dir: str | Path, dataset: str | None = None, data_dir: str | None = None) -> Run:
+    """Load and validate a run directory (see the module docstring); raises :class:`UserError` on any problem.
+
+    ``dataset``/``data_dir``: the data set to check on, instead of the one ``config.toml`` names.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory {run_dir} does not exist; pass the directory `csq-hw train` wrote")
     prec = load_precisions(run_dir / "precisions.json")
     path = run_dir / "exact_model.pt"
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError(f"{path} not found; the run did not finish (re-run `csq-hw train`)") from None
-    if not isinstance(blob, dict) or blob.get("format") != EXACT_FORMAT or blob.get("version") != EXACT_VERSION:
-        raise UserError(f"{path} is not a {EXACT_FORMAT!r} version {EXACT_VERSION} file; re-run `csq-hw train`")
+    blob = load_exact_blob(path)
     state = blob["state_dict"]
+    summary = read_summary(run_dir)
+    checks = {"pair": check_pair(run_dir, prec, blob), "digests": check_digests(run_dir, summary)}
     check_grid(prec, state)
     model = build_exact_model(prec)
     try:
@@ -157,10 +181,17 @@ def load_run(run_dir: str | Path) -> Run:
     except RuntimeError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "state mismatch"
         raise UserError(f"{path} does not fit the model in precisions.json: {first}") from None
-    dataset = data_dir = None
     cfg_path = run_dir / "config.toml"
-    if cfg_path.is_file():
-        data_cfg = tomllib.loads(cfg_path.read_text()).get("data", {})
+    if dataset is not None:
+        pass  # the caller names the data set: config.toml is not read
+    elif cfg_path.is_file():
+        try:
+            data_cfg = tomllib.loads(cfg_path.read_text()).get("data", {})
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+            raise UserError(f"{cfg_path} is unreadable ({type(exc).__name__}); restore it, or pass --dataset NAME "
+                            "to name the run's data set") from None  # fmt: skip
+        if not isinstance(data_cfg, dict):
+            data_cfg = {}
         dataset, data_dir = data_cfg.get("dataset"), data_cfg.get("data_dir")
     shape = tuple(int(d) for d in prec["model"]["input_shape"])
-    return Run(run_dir, prec, model.float().eval(), shape, dataset, data_dir)
+    return Run(run_dir, prec, model.float().eval(), shape, dataset, data_dir, summary, checks)

@@ -9,20 +9,34 @@ import pytest
 from csq_hw.cli.main import main
 
 
+def _quant(bits, signed):
+    k = int(signed)
+    i = 2
+    f = bits - k - i
+    return {"bits": bits, "signed": signed, "k": k, "i": i, "f": f, "range_exponent": i, "step_exponent": -f,
+            "rounding": "RND", "saturation": "SAT", "searched": True}  # fmt: skip
+
+
 def _precisions(tmp_path, **over):
-    # jet-mlp 16-64-32-32-5; module names of nn.Sequential: 0, 2, 4, 6
+    # jet-mlp 16-64-32-32-5; module names of nn.Sequential: 0, 2, 4, 6. A complete, self-consistent schema-v1 file:
+    # bits = number of positions, span = max - min + 1, i = e + max + 1, f = -(e + min) with e = -4.
     layers = []
-    for name, (w, span, a, signed) in zip(
-        ["0", "2", "4", "6"], [(4, 5, 8, True), (3, 3, 6, False), (3, 4, 6, False), (5, 6, 6, False)], strict=True
+    shapes = [[64, 16], [32, 64], [32, 32], [5, 32]]
+    positions = [[0, 1, 3, 4], [0, 1, 2], [0, 1, 3], [0, 1, 2, 3, 5]]  # (bits, span): (4, 5) (3, 3) (3, 4) (5, 6)
+    for name, shape, pos, (a, signed) in zip(
+        ["0", "2", "4", "6"], shapes, positions, [(8, True), (6, False), (6, False), (6, False)], strict=True
     ):
+        top = sum(1 << b for b in pos)
         layers.append({
-            "name": name, "op": "linear",
-            "weight": {"bits": w, "span_bits": span, "step": 2.0**-4, "step_exponent": -4},
-            "bias": {"bits": 12, "step_exponent": -8},
-            "input": {"bits": a, "signed": signed},
+            "name": name, "op": "linear", "weight_shape": shape,
+            "weight": {"bits": len(pos), "positions": pos, "span_bits": pos[-1] - pos[0] + 1, "step": 2.0**-4,
+                       "step_exponent": -4, "k": 1, "i": -4 + pos[-1] + 1, "f": 4, "int_min": -top, "int_max": top},
+            "bias": {"bits": 12, "step_exponent": -8, "k": 1, "i": 3, "f": 8},
+            "input": _quant(a, signed),
         })  # fmt: skip
-    prec = {"schema": "csq-hw/precisions", "version": 1, "layers": layers,
-            "model": {"name": "jet-mlp", "kwargs": {}, "input_shape": [16], "n_classes": 5}}  # fmt: skip
+    prec = {"schema": "csq-hw/precisions", "version": 1, "layers": layers, "max_bits": 8, "weight_step": "pow2",
+            "model": {"name": "jet-mlp", "kwargs": {}, "input_shape": [16], "n_classes": 5},
+            "batchnorm": [], "full_precision": []}  # fmt: skip
     prec.update(over)
     (tmp_path / "precisions.json").write_text(json.dumps(prec))
     return tmp_path
@@ -77,6 +91,6 @@ def test_bad_input_one_line(argv, match, capsys):
 def test_run_wrong_schema(tmp_path, capsys):
     run = _precisions(tmp_path, version=2)
     assert main(["cost", "--run", str(run)]) == 2
-    assert "is not ('csq-hw/precisions', 1)" in capsys.readouterr().err
+    assert "version 2; this csq-hw reads 'csq-hw/precisions' version 1 only" in capsys.readouterr().err
     assert main(["cost", "--run", str(tmp_path / "nowhere")]) == 2
     assert "precisions.json not found" in capsys.readouterr().err

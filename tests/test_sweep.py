@@ -160,7 +160,7 @@ def test_bad_input(sweep, tmp_path, capsys):
     run.mkdir()
     (run / "precisions.json").write_text(json.dumps({"schema": "csq-hw/precisions", "version": 0}))
     (run / "summary.json").write_text(json.dumps({"test_acc": 0.5}))
-    with pytest.raises(UserError, match="version 0, this csq-hw reads 'csq-hw/precisions' version 1"):
+    with pytest.raises(UserError, match="version 0; this csq-hw reads 'csq-hw/precisions' version 1"):
         read_run(run)
     good = json.loads(open(f"{load_results(out).run_dir[0]}/precisions.json").read())
     (run / "precisions.json").write_text(json.dumps(good))

@@ -65,6 +65,8 @@ def _from_model(args: argparse.Namespace):
     if not args.bits:
         raise UserError("--model needs --bits W or W,A (e.g. --bits 6)")
     w, a = parse_bits(args.bits)
+    if not (math.isfinite(args.bias_bits) and (args.bias_bits == 0 or args.bias_bits >= 1)):
+        raise UserError(f"--bias-bits {args.bias_bits:g}; give 0 (biases not counted) or a width of at least 1 bit")
     info = model_info(args.model)
     geometry = trace_geometry(build_model(args.model), info.input_shape)
     t = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
@@ -74,31 +76,19 @@ def _from_model(args: argparse.Namespace):
 
 
 def load_precisions(run: Path) -> dict:
-    """``run/precisions.json`` after checking its schema and version (docs/precisions_v1.md)."""
-    path = run / "precisions.json"
-    if not path.is_file():
-        raise UserError(f"{path} not found; give a run directory written by csq-hw train")
-    try:
-        prec = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); rerun the export") from None
-    from ..finalize import PRECISIONS_SCHEMA, PRECISIONS_VERSION
+    """``run/precisions.json`` after checking schema, version and consistency (docs/precisions_v1.md)."""
+    from ..precisions import read_precisions
 
-    want = (PRECISIONS_SCHEMA, PRECISIONS_VERSION)
-    got = (prec.get("schema"), prec.get("version")) if isinstance(prec, dict) else type(prec).__name__
-    if got != want:
-        raise UserError(
-            f"{path}: schema/version {got} is not {want}; this csq-hw reads version {PRECISIONS_VERSION} only"
-        )
-    return prec
+    return read_precisions(run / "precisions.json")
 
 
 def _exact_weights(run: Path, prec: dict) -> dict[str, torch.Tensor]:
     path = run / "exact_model.pt"
     if not path.is_file():
         return {}
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    sd = state.get("state_dict", {}) if isinstance(state, dict) else {}
+    from ..exact import load_exact_blob
+
+    sd = load_exact_blob(path)["state_dict"]
     out = {}
     for layer in prec["layers"]:
         key, step = f"{layer['name']}.layer.weight", layer["weight"].get("step")

@@ -14,6 +14,7 @@ import importlib.util
 from pathlib import Path
 
 HELP = "train the digits MLP under a 3-bit size budget, export it to hls4ml and check it bit-exact"
+INTERRUPTED = "the last complete epoch is in the run directory's checkpoint.pt: continue with csq-hw demo --resume"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ import argparse
 from ..errors import UserError
 
 HELP = "write an hls4ml project for a trained run, compile its C simulation and prove it bit-exact"
+INTERRUPTED = "--out is as it was before this export (a project is moved into place only after its check)"
 
 _BACKENDS = ("Vitis", "Vivado", "Quartus", "Catapult")
 
@@ -24,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--part", default=None, help="FPGA part (default: the backend's)")
     parser.add_argument("--clock-ns", type=float, default=5.0, help="clock period in ns (default 5)")
     parser.add_argument("--max-samples", type=int, default=None, help="check only the first N test samples")
+    parser.add_argument(
+        "--dataset",
+        default=None,
+        help="check on this data set (e.g. digits, npz:PATH) instead of the one config.toml names",
+    )
+    parser.add_argument("--data-dir", dest="data_dir", default=None, help="where --dataset's files are cached")
     parser.add_argument("--build", action="store_true", help="run synthesis afterwards (needs the vendor tools)")
 
 
@@ -44,12 +51,21 @@ def run(args: argparse.Namespace) -> int:
         part=args.part,
         clock_ns=args.clock_ns,
         max_samples=args.max_samples,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
     )
     seconds = result.report["seconds"]["write_compile"]
+    if not result.passed:
+        print(result.verdict)
+        print(f"the project that failed its check is in {result.out_dir} (report: csq_report.json); {args.out} is as "
+              "it was; please report this as a csq-hw bug")  # fmt: skip
+        return 1
     print(f"wrote {result.out_dir} (write + compile {seconds:.1f} s); report: {result.out_dir / 'csq_report.json'}")
     print(result.verdict)
-    if not result.passed:
-        return 1
+    acc = result.report["run_check"]["accuracy"]
+    if acc is not None:
+        same = "" if acc["run_test_acc"] is None else f", the run's {acc['run_test_acc']:.4f}"
+        print(f"firmware test accuracy {acc['firmware_test_acc']:.4f}{same}")
     if args.build:
         hls.build_project(result)
     return 0

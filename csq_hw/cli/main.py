@@ -2,7 +2,8 @@
 
 Every subcommand module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
 Bad input raises :class:`csq_hw.errors.UserError` (or ``cost_models.CostError``): printed as one line
-``csq-hw: error: ...`` with exit code 2.
+``csq-hw: error: ...`` with exit code 2. A :class:`csq_hw.errors.CsqWarning` prints as ``csq-hw: warning: ...``.
+Ctrl-C prints the module's ``INTERRUPTED`` sentence (what state it leaves behind) and exits with 130.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 # subcommand -> module under csq_hw.cli (imported only when that subcommand runs or --help is built)
@@ -55,15 +57,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "_module", None) is None:
         parser.print_help()
         return 2
-    try:
-        return int(args._module.run(args) or 0)
-    except (UserError, CostError) as exc:
-        msg = " ".join(str(exc).split())
-        print(f"csq-hw: error: {msg}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("csq-hw: interrupted; resume with --resume", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        try:
+            return int(args._module.run(args) or 0)
+        except (UserError, CostError) as exc:
+            msg = " ".join(str(exc).split())
+            print(f"csq-hw: error: {msg}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            said = getattr(args._module, "INTERRUPTED", "nothing was finished")
+            print(f"csq-hw: interrupted; {said}", file=sys.stderr)
+            return 130
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """csq-hw's own warnings as ``csq-hw: warning: ...``; others as Python prints them."""
+    from ..errors import CsqWarning
+
+    if issubclass(category, CsqWarning):
+        print(f"csq-hw: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,7 @@ from pathlib import Path
 from .model_data_args import add_model_data_arguments
 
 HELP = "sweep CSQ over hardware budgets (and a uniform-precision baseline); results table, Pareto fronts, plots"
+INTERRUPTED = "finished points are kept: run the same command again to continue"
 DEFAULT_PLOT_COSTS = ("size", "ebops", "lut", "latency:bismo", "energy")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from .model_data_args import add_model_data_arguments
 
 HELP = "train a mixed-precision model with CSQ under a hardware budget"
+INTERRUPTED = "the last complete epoch is in the run directory's checkpoint.pt: continue with --resume"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,6 +66,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--out", default=None, help="run directory (default runs/<model>-<dataset>-<budget>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--allow-changes", dest="allow_changes", action="store_true",
+                   help="with --resume: continue with changed schedule/optimizer numbers (epochs, lr, ticket, "
+                        "temperatures, strength); the schedules follow the new settings from the checkpoint's "
+                        "epoch")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -76,6 +81,7 @@ def default_out(cfg) -> Path:
 def run(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..distributed import env_world
+    from ..errors import UserError
     from ..run import train_run
 
     keys = [
@@ -86,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
     ]
     cfg = load_config(args.config, **{k: getattr(args, k) for k in keys})
     out = Path(args.out) if args.out else default_out(cfg)
-    summary = train_run(cfg, out, resume=args.resume, progress=not args.no_progress)
+    if args.allow_changes and not args.resume:
+        raise UserError("--allow-changes applies to --resume only; add --resume or drop it")
+    summary = train_run(cfg, out, resume=args.resume, progress=not args.no_progress, allow_changes=args.allow_changes)
     launch = env_world()  # under torchrun only rank 0 reports
     if launch is None or launch[0] == 0:
         print_summary(summary, out)

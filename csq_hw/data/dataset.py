@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..errors import UserError
+from ..errors import CsqWarning, UserError
 from .source import TensorSource
 
 __all__ = ["Dataset"]
@@ -46,6 +47,23 @@ def _as_y(name: str, field: str, y: object) -> np.ndarray:
         f"data set '{name}': {field} holds non-integer labels (dtype {arr.dtype}); "
         "store class labels as integers 0..n_classes-1"
     )
+
+
+#: feature magnitudes beyond these: a warning (badly scaled for training), an error (beyond exact fixed point)
+WARN_FEATURE_ABS, MAX_FEATURE_ABS = 2.0**16, 2.0**40
+
+
+def _check_range(name: str, field: str, x: np.ndarray) -> None:
+    """Refuse features above 2^40 in magnitude (their fixed-point input format would take the exact float64 model
+    and the firmware types beyond 53 bits); warn above 2^16 (an 8-bit input quantizer then keeps only the top
+    of the range, and training with such inputs tends to diverge)."""
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    fix = "standardize the features first, e.g. (x - mean) / std per feature"
+    if peak > MAX_FEATURE_ABS:
+        raise UserError(f"data set '{name}': {field} reaches |x| = {peak:.3g}, beyond 2^40; {fix}")
+    if peak > WARN_FEATURE_ABS:
+        warnings.warn(f"data set '{name}': {field} reaches |x| = {peak:.3g}, beyond 2^16; {fix}", CsqWarning,
+                      stacklevel=4)  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,6 +122,7 @@ class Dataset:
                 raise UserError(
                     f"data set '{name}': x_{part} has {bad} NaN/inf values; drop or impute them before training"
                 )
+            _check_range(name, f"x_{part}", x)
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise UserError(
                 f"data set '{name}': train samples have shape {self.x_train.shape[1:]} but test samples "

@@ -1,0 +1,69 @@
+"""Health checks of a training run: a diverging loss, accuracy at chance, a resume that would splice two schedules.
+
+Warnings go through :func:`warnings.warn` as :class:`csq_hw.errors.CsqWarning` (the CLI prints each as one line) and
+are listed in ``summary.json`` under ``warnings``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import CHECKPOINT_NAME
+from .config import TrainConfig
+from .errors import CsqWarning, UserError
+
+__all__ = ["where_to_restart", "check_resume_phase", "loss_warnings", "run_warnings"]
+
+
+def where_to_restart(out: Path, epoch: int) -> str:
+    """The true state of the run directory after a divergence in ``epoch``."""
+    if epoch > 0 and (out / CHECKPOINT_NAME).is_file():
+        return (f"{out / CHECKPOINT_NAME} holds the last complete epoch ({epoch - 1}): continue from it with "
+                "--resume --allow-changes and a lower --lr")  # fmt: skip
+    return "no epoch completed, so no checkpoint was written: start again with a lower --lr"
+
+
+def check_resume_phase(cfg: TrainConfig, ckpt: dict[str, Any], start_epoch: int) -> None:
+    """A changed schedule must leave the epochs already trained in the phase they were trained in."""
+    old = TrainConfig(**ckpt["config"]).ticket
+    if (old < start_epoch) != (cfg.ticket < start_epoch) and start_epoch > 0:
+        was = "hard phase (fine-tune)" if old < start_epoch else "search"
+        raise UserError(
+            f"the changed settings move the hand-over (ticket) from epoch {old} to {cfg.ticket}, but the checkpoint "
+            f"is at epoch {start_epoch}, already in the {was}; keep the ticket on the same side "
+            f"(--ticket-epoch {old}) or use another --out"
+        )
+
+
+def _warn(message: str, warnings_out: list[str]) -> None:
+    warnings_out.append(message)
+    warnings.warn(message, CsqWarning, stacklevel=3)
+
+
+def loss_warnings(rows: list[dict[str, Any]], n_classes: int) -> list[str]:
+    """A train loss that is finite but diverging: above 100 x ln(n_classes) (a classifier's loss at chance is
+    ln(n_classes)) or 10 x its first epoch's value."""
+    losses = [float(r["train_loss"]) for r in rows]
+    if not losses:
+        return []
+    limit = max(100 * math.log(max(n_classes, 2)), 10 * losses[0])
+    worst = max(range(len(losses)), key=lambda j: losses[j])
+    if losses[-1] > limit or losses[worst] > limit or losses[0] > 100 * math.log(max(n_classes, 2)):
+        return [f"the training loss reached {losses[worst]:.3g} at epoch {rows[worst]['epoch']} (chance is "
+                f"{math.log(max(n_classes, 2)):.3g}): training diverged or the features are badly scaled; lower "
+                "--lr or standardize the features"]  # fmt: skip
+    return []
+
+
+def run_warnings(earlier: list[str], test_acc: float, n_classes: int) -> list[str]:
+    """Emit ``earlier`` warnings and one for an exact model at chance (below 1.5 / n_classes); return them all."""
+    found: list[str] = []
+    for message in earlier:
+        _warn(message, found)
+    if test_acc < 1.5 / n_classes:
+        _warn(f"the exact model's test accuracy {test_acc:.4f} is near chance (1/{n_classes} = {1 / n_classes:.4f}); "
+              "check the labels, the feature scaling, --lr and the budget", found)  # fmt: skip
+    return found
