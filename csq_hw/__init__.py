@@ -1,9 +1,10 @@
 """csq-hw: CSQ mixed-precision training under hardware budgets (Xiao et al., DAC 2023).
 
-Quick use::
+Quick use (docs/api.md)::
 
     import csq_hw
-    model = csq_hw.convert(my_float_model, csq_hw.QuantConfig(max_bits=8, act_bits="search"))
+    run = csq_hw.fit(my_net, train_loader, test_loader, budget="lut=20000", epochs=30, out="runs/mine")
+    qmodel = csq_hw.prepare(my_net, input_shape=(16,), budget="bops=2e5", epochs=30)  # your own loop
     cfg = csq_hw.TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3")
     summary = csq_hw.train_run(cfg, "runs/digits")      # writes precisions.json, exact_model.pt, summary.json
 
@@ -11,10 +12,12 @@ This package never imports hls4ml (the HLS backend lives in the ``hls`` package)
 """
 
 from .act_quant import ActQuant
+from .api import LoadedRun, fit, load_run
 from .bitplane_weight import BitPlaneWeight
 from .budget import BudgetRegularizer, fill_to_budget, repair_to_budget, resolve_budget
 from .config import TrainConfig, load_config
 from .convert import QuantConfig, convert
+from .csq_model import CSQModel, finalize, prepare, save_run
 from .errors import UserError
 from .exact import ExactAffine, ExactQuantLayer, FixedPointQuant, build_exact_model
 from .finalize import precisions_dict, to_exact
@@ -26,6 +29,13 @@ from .run import train_run
 __version__ = "0.1.0"
 
 __all__ = [
+    "CSQModel",
+    "finalize",
+    "prepare",
+    "save_run",
+    "LoadedRun",
+    "fit",
+    "load_run",
     "ActQuant",
     "BitPlaneWeight",
     "BudgetRegularizer",

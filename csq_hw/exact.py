@@ -20,6 +20,7 @@ from .module_utils import get_submodule, set_submodule
 
 __all__ = [
     "load_exact_blob",
+    "float_skeleton",
     "FixedPointQuant",
     "ExactQuantLayer",
     "ExactAffine",
@@ -93,10 +94,21 @@ def _plain_layer(op: str, like: nn.Module) -> nn.Module:
     )
 
 
-def build_exact_model(precisions: dict[str, Any]) -> nn.Module:
-    """The exact-model skeleton described by a ``precisions.json`` dict (load ``exact_model.pt`` into it)."""
+def float_skeleton(spec: dict[str, Any], run_dir: str | Path | None = None) -> nn.Module:
+    """The float model a ``precisions.json`` ``model`` entry describes: its traced architecture when the entry
+    names one (``architecture``, a file in ``run_dir``), else the zoo model or spec rebuilt from name and kwargs."""
+    if spec.get("architecture") and run_dir is not None:
+        from .architecture import load_architecture
+
+        return load_architecture(Path(run_dir) / spec["architecture"])
+    return build_model(spec["name"], **spec.get("kwargs", {}))
+
+
+def build_exact_model(precisions: dict[str, Any], run_dir: str | Path | None = None) -> nn.Module:
+    """The exact-model skeleton described by a ``precisions.json`` dict (load ``exact_model.pt`` into it);
+    ``run_dir``: where the run's traced architecture lives (user models, :mod:`csq_hw.architecture`)."""
     spec = precisions["model"]
-    model = build_model(spec["name"], **spec.get("kwargs", {}))
+    model = float_skeleton(spec, run_dir)
     for entry in precisions["layers"]:
         like = get_submodule(model, entry["name"])
         q = entry["input"]

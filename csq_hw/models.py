@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from .errors import UserError
+from .model_specs import SPEC_HELP, build_from_spec, is_spec, parse_spec
 from .resnet import resnet20
 from .resnet_imagenet import resnet18, resnet50
 
@@ -42,6 +43,8 @@ class ModelInfo:
     # image models: ``model_kwargs["image_size"]`` S sets the input to (C, S, S); ``n_classes`` is a builder keyword
     sized_input: bool = False
     takes_n_classes: bool = False
+    # a spec (``mlp:64,32``, ``file.py:build``, ...): input shape and classes come from model_kwargs
+    from_kwargs: bool = False
 
 
 def mlp(sizes: tuple[int, ...]) -> nn.Sequential:
@@ -117,11 +120,15 @@ MODELS: dict[str, ModelInfo] = {
 
 
 def model_info(name: str) -> ModelInfo:
-    """Registry entry for ``name``; a clear :class:`UserError` for unknown names."""
+    """Registry entry for ``name`` (a zoo name or a spec, :mod:`csq_hw.model_specs`); a clear :class:`UserError`
+    for unknown names and malformed specs."""
+    if is_spec(name):
+        kind, _ = parse_spec(name)
+        return ModelInfo(name, lambda **kw: build_from_spec(name, **kw), (), 0, f"{kind} spec", from_kwargs=True)
     try:
         return MODELS[name]
     except KeyError:
-        raise UserError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
+        raise UserError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}, or {SPEC_HELP}") from None
 
 
 def full_precision_for(name: str, kwargs: dict[str, object] | None = None) -> tuple[str, ...]:
@@ -139,6 +146,12 @@ def input_shape_for(name: str, kwargs: dict[str, object] | None = None) -> tuple
     """One sample's input shape for model ``name`` built with ``kwargs``: the registry's, or (C, S, S) with
     ``S = kwargs["image_size"]`` for the ImageNet models."""
     info = model_info(name)
+    if info.from_kwargs:
+        shape = (kwargs or {}).get("input_shape")
+        if not isinstance(shape, (list, tuple)) or not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+            raise UserError(f"model {name!r} needs model_kwargs input_shape (one sample's shape, e.g. [1, 49, 10]); "
+                            "csq-hw train takes it from the data set")  # fmt: skip
+        return tuple(shape)
     size = (kwargs or {}).get("image_size")
     if size is None or not info.sized_input:
         return info.input_shape
@@ -151,6 +164,11 @@ def n_classes_for(name: str, kwargs: dict[str, object] | None = None) -> int:
     """Classes predicted by model ``name`` built with ``kwargs`` (``kwargs["n_classes"]`` where the model takes it)."""
     info = model_info(name)
     value = (kwargs or {}).get("n_classes")
+    if info.from_kwargs:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"model {name!r} needs model_kwargs n_classes (outputs); csq-hw train takes it from the "
+                            "data set")  # fmt: skip
+        return value
     if value is None or not info.takes_n_classes:
         return info.n_classes
     if isinstance(value, bool) or not isinstance(value, int) or value < 2:

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import torch
+
+from cost_models import LayerBits
 
 from .atomic_io import write_json
 from .errors import UserError
@@ -27,11 +30,15 @@ __all__ = [
     "validate_precisions",
     "consistency_errors",
     "write_precisions",
+    "layer_bits",
+    "SCHEMA_FILE",
 ]
 
 PRECISIONS_SCHEMA = "csq-hw/precisions"
 PRECISIONS_VERSION = 1
 PRECISIONS_NAME = "precisions.json"
+#: the same JSON Schema as a file, shipped with the package for other tools (tests/test_bad_input.py keeps it equal)
+SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "precisions_v1.schema.json"
 
 _INT = {"type": "integer"}
 _INT_OR_NULL = {"type": ["integer", "null"]}
@@ -234,3 +241,24 @@ def read_precisions(path: str | Path) -> dict[str, Any]:
 def write_precisions(path: str | Path, prec: dict[str, Any]) -> Path:
     """Validate ``prec`` (a bug if it fails: the trainer wrote a contradiction) and write it atomically."""
     return write_json(path, validate_precisions(prec, "the precisions about to be written"))
+
+
+def layer_bits(prec: dict[str, Any], weight_ints: dict[str, torch.Tensor] | None = None) -> dict[str, LayerBits]:
+    """``{layer name: LayerBits}`` at a run's final precisions: what every cost model prices (the one conversion;
+    ``csq-hw cost --run`` and the export report use it). ``weight_ints``: per layer the integer weights (units of
+    ``2^step_exponent``) for the value-dependent models (EBOPs, FPGA); absent layers are priced from widths."""
+    t = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
+    out = {}
+    for entry in prec["layers"]:
+        w, q, b = entry["weight"], entry["input"], entry["bias"]
+        values = (weight_ints or {}).get(entry["name"])
+        out[entry["name"]] = LayerBits(
+            weight=t(w["bits"]),
+            act=t(q["bits"]),
+            weight_span=t(w["span_bits"]),
+            bias=t(b["bits"] if b else 0),
+            weight_signed=True,
+            act_signed=bool(q["k"]),
+            weight_values=None if values is None else values.to(torch.float64),
+        )
+    return out

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.source import SampleSource
-from .trainer import as_source, batch_order, lr_at
+from .trainer import LossFn, as_source, batch_order, lr_at
 
 __all__ = ["pretrain_float"]
 
@@ -27,11 +27,12 @@ def pretrain_float(
     lr: float,
     batch_size: int,
     seed: int,
+    loss_fn: LossFn | None = None,
 ) -> nn.Module:
     """Train ``model`` (float) in place with Adam and per-step cosine decay for ``epochs`` epochs; returns it.
 
     ``data``: a :class:`~csq_hw.data.SampleSource`, or a (N, *input_shape) float tensor on the model's device with
-    labels ``y`` (N,) int64.
+    labels ``y`` (N,) int64. ``loss_fn``: the task loss (default cross-entropy).
     """
     if epochs <= 0:
         return model
@@ -47,7 +48,7 @@ def pretrain_float(
         for j, (xb, yb) in enumerate(source.batches(plan, epoch=epoch)):
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch * steps_per_epoch + j, total, lr)
-            loss = F.cross_entropy(model(xb), yb)
+            loss = (loss_fn or F.cross_entropy)(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -10,7 +10,7 @@ import dataclasses
 import random
 import sys
 import time
-import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,34 +23,38 @@ from cost_models import Budget, get_cost_model, split_budget_spec, trace_geometr
 from cost_models.report import all_costs
 
 from . import distributed
-from .atomic_io import sha256_file, torch_save, write_json, write_text
+from .architecture import ARCHITECTURE_NAME, save_architecture
+from .atomic_io import atomic_write, sha256_file, torch_save, write_json, write_text
 from .bitplane_weight import BitPlaneWeight
-from .budget import BudgetRegularizer, fill_to_budget, repair_to_budget, resolve_budget
+from .budget import BudgetRegularizer, repair_to_budget, resolve_budget
 from .checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig, config_to_toml
 from .convert import convert
-from .data import ImageFolderDataset, load_dataset
-from .errors import CsqWarning, TrainingDiverged, UserError
+from .data.source import sequential_plan
+from .errors import TrainingDiverged, UserError
 from .finalize import exact_state, precisions_dict, to_exact
+from .handover import hand_over
 from .layer_bits import average_bits, hard_bits
 from .layers import csq_layers, set_phase, set_temperature
-from .models import build_model, full_precision_for, input_shape_for, n_classes_for
+from .lr_schedule import LrSchedule
+from .models import build_model, full_precision_for, input_shape_for
 from .precisions import write_precisions
 from .pretrain import pretrain_float
 from .run_checks import check_resume_phase, loss_warnings, run_warnings, where_to_restart
+from .run_inputs import TrainInputs, check_budget_kind, inputs_from_config
 from .run_lock import DirectoryLock
 from .trainer import (
-    batch_loss,
     evaluate,
+    evaluate_loss,
     fixed_batch,
     make_optimizer,
-    recalibrate_activations,
     temperature,
     train_epoch,
 )
 
-__all__ = ["train_run", "pick_device", "build_csq_model"]
+__all__ = ["train_run", "pick_device", "build_csq_model", "finish_run", "TEST_DATA_NAME"]
 
+TEST_DATA_NAME = "test_data.npz"  # runs of user data (csq_hw.fit): the test split, for the export's check
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -80,18 +84,28 @@ def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_csq_model(cfg: TrainConfig, float_model: torch.nn.Module | None = None) -> tuple[torch.nn.Module, list, Any]:
+def build_csq_model(
+    cfg: TrainConfig,
+    float_model: torch.nn.Module | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    full_precision: tuple[str, ...] | None = None,
+    factory: Callable[[], torch.nn.Module] | None = None,
+) -> tuple[torch.nn.Module, list, Any]:
     """The CSQ model (seeded), its geometry and the resolved budget for ``cfg``.
 
-    ``float_model``: start from these float weights (e.g. after :func:`csq_hw.pretrain.pretrain_float`) instead of a
-    fresh random initialisation.
+    ``float_model``: start from these float weights (e.g. after :func:`csq_hw.pretrain.pretrain_float`, or a user's
+    module) instead of a fresh model from ``factory`` (default: the zoo's builder, seeded); ``input_shape`` and
+    ``full_precision`` default to the zoo's.
     """
     _seed_all(cfg.seed)
     if float_model is None:
-        float_model = build_model(cfg.model, **cfg.model_kwargs)
-    model = convert(float_model.cpu(), cfg.quant_config(full_precision_for(cfg.model, cfg.model_kwargs)))
+        float_model = factory() if factory is not None else build_model(cfg.model, **cfg.model_kwargs)
+    if full_precision is None:
+        full_precision = full_precision_for(cfg.model, cfg.model_kwargs)
+    model = convert(float_model.cpu(), cfg.quant_config(full_precision))
     names = {n for n, _ in csq_layers(model)}
-    geometry = trace_geometry(model, input_shape_for(cfg.model, cfg.model_kwargs), include=lambda n, _m: n in names)
+    shape = input_shape or input_shape_for(cfg.model, cfg.model_kwargs)
+    geometry = trace_geometry(model, shape, include=lambda n, _m: n in names)
     budget = resolve_budget(cfg.budget, model, geometry) if cfg.searched else _uniform_budget(cfg, model, geometry)
     return model, geometry, budget
 
@@ -131,8 +145,12 @@ def train_run(
     resume: bool = False,
     progress: bool = True,
     allow_changes: bool = False,
+    inputs: TrainInputs | None = None,
 ) -> dict[str, Any]:
     """Train ``cfg`` into ``out_dir`` and return the summary (also written to ``summary.json``).
+
+    ``inputs``: the model, data and loss to train on (:func:`csq_hw.fit` passes a user's); default: what ``cfg``
+    names (:func:`csq_hw.run_inputs.inputs_from_config`).
 
     The run directory is locked for the whole run (:class:`csq_hw.run_lock.DirectoryLock`): a second process
     writing into it gets a one-line error. ``allow_changes``: a resume may change schedule and optimizer numbers
@@ -149,7 +167,7 @@ def train_run(
     with lock or _no_lock():
         if not resume and (out / CHECKPOINT_NAME).exists():
             raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-        return _train_locked(cfg, out, resume, progress, device, allow_changes)
+        return _train_locked(cfg, out, resume, progress, device, allow_changes, inputs)
 
 
 class _no_lock:
@@ -161,14 +179,15 @@ class _no_lock:
 
 
 def _train_locked(
-    cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: torch.device, allow_changes: bool
-) -> dict[str, Any]:
+    cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: torch.device, allow_changes: bool,
+    inputs: TrainInputs | None,
+) -> dict[str, Any]:  # fmt: skip
     # under torchrun: join the job (gloo on CPU, NCCL on cuda:LOCAL_RANK); a no-op otherwise
     ctx, device = distributed.setup(device)
     torch.set_flush_denormal(True)  # Adam's second moments of bit-plane gradients underflow at high T
     clean = False
     try:
-        summary = _train(cfg, out, resume, progress, device, allow_changes)
+        summary = _train(cfg, out, resume, progress, device, allow_changes, inputs)
         clean = True
         return summary
     finally:
@@ -177,29 +196,30 @@ def _train_locked(
 
 
 def _train(
-    cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: torch.device, allow_changes: bool = False
+    cfg: TrainConfig,
+    out: Path,
+    resume: bool,
+    progress: bool,
+    device: torch.device,
+    allow_changes: bool = False,
+    inputs: TrainInputs | None = None,
 ) -> dict[str, Any]:
     main = distributed.is_main()  # rank 0 writes every file and shows progress
-    with warnings.catch_warnings(record=True) as caught:  # shown now, and listed in summary.json
-        warnings.simplefilter("always", CsqWarning)
-        data = load_dataset(cfg.dataset, data_dir=cfg.data_dir)
-    data_warnings = [str(w.message) for w in caught if issubclass(w.category, CsqWarning)]
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    data = data.reshaped(input_shape_for(cfg.model, cfg.model_kwargs))
-    n_classes = n_classes_for(cfg.model, cfg.model_kwargs)
-    if data.n_classes > n_classes:
-        raise UserError(
-            f"data set {cfg.dataset} has {data.n_classes} classes but model {cfg.model} predicts {n_classes}; "
-            "pick a matching model (or model_kwargs n_classes where the model takes it)"
-        )
-    train_src, test_src = data.train_source(device, seed=cfg.seed), data.test_source(device)  # tensors or a loader
-    warm = None
+    user = inputs is not None
+    if inputs is None:
+        cfg, inputs = inputs_from_config(cfg, device)  # a spec model is sized by the data here
+    else:
+        check_budget_kind(cfg.budget)
+    train_src, test_src, loss_fn = inputs.train_src, inputs.test_src, inputs.loss_fn
+    full_precision = () if user else None
+    start = None
     if cfg.pretrain_epochs and not resume:  # float warm start (a resumed run loads its CSQ state instead)
+        build_csq_model(cfg, None, inputs.input_shape, full_precision, inputs.float_model)  # the budget, first
         _seed_all(cfg.seed)
-        warm = build_model(cfg.model, **cfg.model_kwargs).to(device)
-        pretrain_float(warm, train_src, epochs=cfg.pretrain_epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed)
-    model, geometry, budget = build_csq_model(cfg, warm)
+        start = inputs.float_model().to(device)
+        pretrain_float(start, train_src, epochs=cfg.pretrain_epochs, lr=cfg.lr, batch_size=cfg.batch_size,
+                       seed=cfg.seed, loss_fn=loss_fn)  # fmt: skip
+    model, geometry, budget = build_csq_model(cfg, start, inputs.input_shape, full_precision, inputs.float_model)
     for m in model.modules():  # bit planes stored in plane_dtype (Adam states follow); weights built in float32
         if isinstance(m, BitPlaneWeight):
             m.pos.data, m.neg.data = (m.pos.data.to(_DTYPES[cfg.plane_dtype]), m.neg.data.to(_DTYPES[cfg.plane_dtype]))
@@ -216,7 +236,7 @@ def _train(
     regularizer = BudgetRegularizer(budget, cfg.strength) if searched else None
     cfg_dict = dataclasses.asdict(cfg)
     steps_per_epoch = -(-len(train_src) // cfg.batch_size)
-    schedule = _LrSchedule(cfg, steps_per_epoch, fresh=searched and ste)
+    schedule = LrSchedule(cfg, steps_per_epoch, fresh=searched and ste)
     start_epoch, rows, repairs, seconds_before = 0, [], [], 0.0
     if resume:
         ckpt = load_checkpoint(out, cfg_dict, allow_changes=allow_changes)
@@ -259,19 +279,11 @@ def _train(
         set_phase(model, "search" if searching else "hard")
         if epoch == cfg.ticket and epoch > 0 and searched:
             # ranks bits by what they do to the task (256 streamed images: 1,024 at 224 x 224 would take 600 MB)
-            n_fixed = 256 if isinstance(data, ImageFolderDataset) else 1024
-            if ste:  # shadow weights: the warm-start (rewind) or soft search weights; activation ranges anew
-                _start_finetune(model, temperature(epoch - 1, cfg.ticket, cfg.final_temperature,
-                                                   cfg.initial_temperature), temp, cfg.finetune_step,
-                                cfg.finetune_init == "search")  # fmt: skip
-            batch = fixed_batch(train_src, seed=cfg.seed, n=n_fixed)  # loaded once: recalibration and repair
-            if ste:
-                recalibrate_activations(model, batch[0])
-            loss_fn = batch_loss(model, *batch)
-            changes = repair_to_budget(model, geometry, budget, loss_fn) + fill_to_budget(
-                model, geometry, budget, loss_fn, spend_all=ste
-            )
-            repairs += [dataclasses.asdict(s) for s in changes]
+            batch = fixed_batch(train_src, seed=cfg.seed, n=256 if inputs.streamed else 1024)
+            last = temperature(epoch - 1, cfg.ticket, cfg.final_temperature, cfg.initial_temperature)
+            repairs += hand_over(model, geometry, budget, batch, ste=ste, temperatures=(last, temp),
+                                 step_rule=cfg.finetune_step, from_search=cfg.finetune_init == "search",
+                                 loss_fn=loss_fn)  # fmt: skip
             if ste:  # a fresh optimizer (and learning-rate schedule) for the shadow weights
                 optimizer = make_optimizer(
                     model, cfg.optimizer, cfg.finetune_learning_rate, cfg.weight_decay, finetune=True
@@ -288,7 +300,7 @@ def _train(
                 batch_size=cfg.batch_size, seed=cfg.seed, epoch=epoch, steps_done=steps_done,
                 total_steps=total_steps, base_lr=base_lr,
                 searching=searching and epoch < cfg.ticket - cfg.settle_epochs,
-                autocast=torch.bfloat16 if cfg.amp == "bf16" else None,
+                autocast=torch.bfloat16 if cfg.amp == "bf16" else None, loss_fn=loss_fn,
             )  # fmt: skip
         except TrainingDiverged as exc:
             raise UserError(f"{exc}; {where_to_restart(out, epoch)}") from None
@@ -301,7 +313,7 @@ def _train(
             "temperature": temp,
             "train_loss": stats.loss,
             "train_acc": stats.acc,
-            "test_acc": evaluate(model, test_src) if main else float("nan"),
+            **_test_metric(model, test_src, loss_fn, main),
             "cost": cost,
             "budget": budget.value,
             "cost_over_budget": cost / budget.value,
@@ -325,71 +337,54 @@ def _train(
     summary = None
     if main:
         model = distributed.from_sync_batchnorm(model)
-        summary = _finish(cfg, out, model, geometry, budget, test_src, repairs, time.perf_counter() - t0,
-                          loss_warnings(rows, n_classes), data_warnings)  # fmt: skip
+        summary = finish_run(cfg, out, model, geometry, budget, inputs, repairs, time.perf_counter() - t0,
+                          loss_warnings(rows, inputs.n_outputs if loss_fn is None else None))  # fmt: skip
     return distributed.broadcast_object(summary)  # every rank returns rank 0's summary
 
 
-class _LrSchedule:
-    """Where each epoch sits on its cosine: one cosine over all epochs (paper-faithful, QAT), or with a fresh
-    fine-tune (``fresh``) one over the search epochs and a new one from ``finetune_lr`` over the fine-tune."""
-
-    def __init__(self, cfg: TrainConfig, steps_per_epoch: int, fresh: bool) -> None:
-        self.cfg, self.spe, self.fresh = cfg, steps_per_epoch, fresh and 0 < cfg.ticket < cfg.epochs
-
-    def at(self, epoch: int) -> tuple[int, int, float]:
-        """(steps done on this cosine, its total steps, its base learning rate) at the start of ``epoch``."""
-        cfg, spe = self.cfg, self.spe
-        if not self.fresh:
-            return epoch * spe, cfg.epochs * spe, cfg.lr
-        if epoch < cfg.ticket:
-            return epoch * spe, cfg.ticket * spe, cfg.lr
-        return (epoch - cfg.ticket) * spe, (cfg.epochs - cfg.ticket) * spe, cfg.finetune_learning_rate
+def _test_metric(model, test_src, loss_fn, main: bool) -> dict[str, float]:
+    """The per-epoch test column: accuracy (classification) or the task loss (any other loss)."""
+    if not main:
+        return {"test_acc": float("nan")}
+    if loss_fn is None:
+        return {"test_acc": evaluate(model, test_src)}
+    return {"test_acc": float("nan"), "test_loss": evaluate_loss(model, test_src, loss_fn)}
 
 
-def _start_finetune(
-    model: torch.nn.Module,
-    search_temperature: float,
-    hard_temperature: float,
-    step_rule: str = "search",
-    from_search: bool = True,
-) -> None:
-    """Every searched and fixed CSQ weight switches to straight-through shadow weights, starting (``from_search``)
-    from the weight of the soft search model (soft masks, relaxed digits at the last search epoch's temperature) or
-    else from the float weights the model was built from (rewind); then the hard phase."""
-    set_temperature(model, search_temperature)
-    set_phase(model, "search")
-    for m in model.modules():
-        if isinstance(m, BitPlaneWeight):
-            m.start_finetune(from_current=from_search, step_rule=step_rule)
-    set_temperature(model, hard_temperature)
-    set_phase(model, "hard")
-
-
-def _finish(cfg, out: Path, model, geometry, budget, test_src, repairs, train_seconds,
-            pending: list[str] | None = None, shown: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+def finish_run(cfg, out: Path, model, geometry, budget, inputs: TrainInputs, repairs, train_seconds,
+            pending: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
     """Hard-threshold everything, enforce the budget, write precisions, exact model and summary."""
+    test_src, loss_fn = inputs.test_src, inputs.loss_fn
+
+    def score(m, **kw) -> float | None:  # accuracy; None for another loss (then test_loss says it)
+        return evaluate(m, test_src, **kw) if loss_fn is None else None
+
     set_temperature(model, temperature(cfg.epochs, cfg.ticket, cfg.final_temperature, cfg.initial_temperature))
     set_phase(model, "hard")
     if cfg.searched:
         repairs = repairs + [dataclasses.asdict(s) for s in repair_to_budget(model, geometry, budget)]
-    hard_acc = evaluate(model, test_src)
+    hard_acc = score(model)
     set_phase(model, "relaxed")
-    soft_acc = evaluate(model, test_src)
+    soft_acc = score(model)
     set_phase(model, "hard")
     model = model.cpu()
-    exact = to_exact(model)
-    exact_acc = evaluate(exact.double(), test_src, dtype=torch.float64)
-    shape = list(input_shape_for(cfg.model, cfg.model_kwargs))
-    spec = {"name": cfg.model, "kwargs": cfg.model_kwargs, "input_shape": shape,
-            "n_classes": n_classes_for(cfg.model, cfg.model_kwargs)}  # fmt: skip
+    exact = to_exact(model).double()
+    exact_acc = score(exact, dtype=torch.float64)
+    test_loss = evaluate_loss(exact, test_src, loss_fn or torch.nn.functional.cross_entropy, dtype=torch.float64)
+    spec = {"name": cfg.model, "kwargs": cfg.model_kwargs, "input_shape": list(inputs.input_shape),
+            "n_classes": inputs.n_outputs}  # fmt: skip
+    if inputs.save_architecture:  # a model the zoo cannot rebuild: its traced float skeleton travels with the run
+        save_architecture(out / ARCHITECTURE_NAME, inputs.float_model(), inputs.input_shape, inputs.n_outputs)
+        spec["architecture"] = ARCHITECTURE_NAME
     precisions = precisions_dict(model, spec, cfg.weight_step, cfg.max_bits)
     bits = hard_bits(model, with_values=True)
     with torch.no_grad():
         final_cost = float(budget.cost(geometry, hard_bits(model)))
-    found = [*(shown or []), *run_warnings(pending or [], exact_acc, spec["n_classes"])]
+    found = [*inputs.warnings, *run_warnings(pending or [], exact_acc, spec["n_classes"])]
     summary = {
         "test_acc": exact_acc,
+        "test_loss": test_loss,
+        "metric": "accuracy" if loss_fn is None else "loss",
         "hard_model_test_acc": hard_acc,
         "soft_test_acc": soft_acc,
         "costs": all_costs(geometry, bits),
@@ -400,7 +395,7 @@ def _finish(cfg, out: Path, model, geometry, budget, test_src, repairs, train_se
         "layers": _layer_rows(precisions, geometry),
         "repairs": repairs,
         "model": cfg.model,
-        "dataset": cfg.dataset,
+        "dataset": inputs.dataset or cfg.dataset,
         "epochs": cfg.epochs,
         "seed": cfg.seed,
         "method": "qat" if cfg.qat else "uniform" if cfg.uniform else "csq",
@@ -411,6 +406,11 @@ def _finish(cfg, out: Path, model, geometry, budget, test_src, repairs, train_se
     write_precisions(out / "precisions.json", precisions)
     torch_save(out / "exact_model.pt", exact_state(model, precisions))
     # summary.json last, with the digests of the pair it describes: export checks that the pair is this run's
-    summary["files"] = {name: sha256_file(out / name) for name in ("precisions.json", "exact_model.pt")}
+    if inputs.save_test_data:  # what `csq-hw export` checks the firmware on (the user's data has no name)
+        x, y = zip(*test_src.batches(sequential_plan(len(test_src), 1024)), strict=True)
+        atomic_write(out / TEST_DATA_NAME, lambda f: np.savez(f, x_test=torch.cat(x).cpu().numpy(),
+                                                                 y_test=torch.cat(y).cpu().numpy()))  # fmt: skip
+    pair = ["precisions.json", "exact_model.pt", *([ARCHITECTURE_NAME] if inputs.save_architecture else [])]
+    summary["files"] = {name: sha256_file(out / name) for name in pair}
     write_json(out / "summary.json", summary)
     return summary

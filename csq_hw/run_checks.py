@@ -43,27 +43,28 @@ def _warn(message: str, warnings_out: list[str]) -> None:
     warnings.warn(message, CsqWarning, stacklevel=3)
 
 
-def loss_warnings(rows: list[dict[str, Any]], n_classes: int) -> list[str]:
-    """A train loss that is finite but diverging: above 100 x ln(n_classes) (a classifier's loss at chance is
-    ln(n_classes)) or 10 x its first epoch's value."""
+def loss_warnings(rows: list[dict[str, Any]], n_classes: int | None) -> list[str]:
+    """A train loss that is finite but diverging: above 10 x its first epoch's value, or (classifiers,
+    ``n_classes`` given) above 100 x ln(n_classes), a classifier's loss at chance being ln(n_classes)."""
     losses = [float(r["train_loss"]) for r in rows]
     if not losses:
         return []
-    limit = max(100 * math.log(max(n_classes, 2)), 10 * losses[0])
+    chance = math.log(max(n_classes, 2)) if n_classes is not None else math.inf
+    limit = max(100 * chance, 10 * losses[0]) if n_classes is not None else 10 * losses[0]
     worst = max(range(len(losses)), key=lambda j: losses[j])
-    if losses[-1] > limit or losses[worst] > limit or losses[0] > 100 * math.log(max(n_classes, 2)):
-        return [f"the training loss reached {losses[worst]:.3g} at epoch {rows[worst]['epoch']} (chance is "
-                f"{math.log(max(n_classes, 2)):.3g}): training diverged or the features are badly scaled; lower "
-                "--lr or standardize the features"]  # fmt: skip
+    if losses[worst] > limit or losses[0] > 100 * chance:
+        at_chance = f" (chance is {chance:.3g})" if n_classes is not None else f" (first epoch {losses[0]:.3g})"
+        return [f"the training loss reached {losses[worst]:.3g} at epoch {rows[worst]['epoch']}{at_chance}: training "
+                "diverged or the features are badly scaled; lower --lr or standardize the features"]  # fmt: skip
     return []
 
 
-def run_warnings(earlier: list[str], test_acc: float, n_classes: int) -> list[str]:
+def run_warnings(earlier: list[str], test_acc: float | None, n_classes: int) -> list[str]:
     """Emit ``earlier`` warnings and one for an exact model at chance (below 1.5 / n_classes); return them all."""
     found: list[str] = []
     for message in earlier:
         _warn(message, found)
-    if test_acc < 1.5 / n_classes:
+    if test_acc is not None and test_acc < 1.5 / n_classes:
         _warn(f"the exact model's test accuracy {test_acc:.4f} is near chance (1/{n_classes} = {1 / n_classes:.4f}); "
               "check the labels, the feature scaling, --lr and the budget", found)  # fmt: skip
     return found

@@ -65,7 +65,13 @@ class DirectoryLock:
         self.subject = str(self.directory)  # what the error message calls the locked thing
 
     def _refuse(self) -> UserError:
-        who = lock_holder(self.directory, self.name) or {}
+        who = None
+        for _ in range(40):  # the holder writes its pid just after it takes the lock: wait up to ~1 s for it
+            who = lock_holder(self.directory, self.name)
+            if who:
+                break
+            time.sleep(0.025)
+        who = who or {}
         return UserError(
             f"{self.subject} is in use by `csq-hw {who.get('command', '?')}` (pid {who.get('pid', '?')} on "
             f"{who.get('host', '?')}); wait for it to finish or choose another directory"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -23,12 +23,17 @@ from cost_models import LayerBits, LayerGeometry
 
 from . import distributed
 from .budget import BudgetRegularizer
-from .data.source import SampleSource, TensorSource, sequential_plan
+from .data.source import SampleSource, TensorSource, as_sample_source, sequential_plan
 from .errors import TrainingDiverged
 from .layer_bits import hard_bits, soft_bits
 from .layers import csq_layers
 
+#: ``loss_fn(output (B, ...), target (B, ...)) -> scalar tensor``, e.g. ``torch.nn.functional.mse_loss``
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
 __all__ = [
+    "LossFn",
+    "evaluate_loss",
     "as_source",
     "fixed_batch",
     "fixed_batch_loss",
@@ -117,13 +122,16 @@ class EpochStats:
     hard_cost: float
 
 
-def as_source(data: SampleSource | torch.Tensor, y: torch.Tensor | None = None) -> SampleSource:
-    """``data`` itself when it is a :class:`~csq_hw.data.SampleSource`, else ``TensorSource(data, y)``."""
+def as_source(data: object, y: torch.Tensor | None = None) -> SampleSource:
+    """``data`` itself when it is a :class:`~csq_hw.data.SampleSource`, ``TensorSource(data, y)`` for tensors, and
+    a DataLoader (map-style), Dataset or ``(x, y)`` pair through :func:`~csq_hw.data.source.as_sample_source`."""
     if isinstance(data, torch.Tensor):
         if y is None:
             raise TypeError("pass labels y with a tensor x")
         return TensorSource(data, y)
-    return data
+    if hasattr(data, "batches") and hasattr(data, "__len__"):
+        return data  # type: ignore[return-value]
+    return as_sample_source(data, torch.device("cpu"), "data")
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -146,6 +154,7 @@ def train_epoch(
     base_lr: float,
     searching: bool,
     autocast: torch.dtype | None = None,
+    loss_fn: LossFn | None = None,
 ) -> EpochStats:
     """One pass over the training samples: a :class:`~csq_hw.data.SampleSource`, or tensors ``data`` (N,
     *input_shape) and ``y`` (N,) int64 on the model's device.
@@ -154,7 +163,8 @@ def train_epoch(
     (``model`` wrapped, process group active) each of the P ranks loads and runs its slice of every global batch and
     the gradient average equals the one-process gradient; a last batch with fewer samples than ranks is skipped.
     ``autocast``: run the forward pass under ``torch.autocast(dtype=autocast)`` (CUDA, bfloat16) for the float parts;
-    the bit-plane weights are built in float32 regardless.
+    the bit-plane weights are built in float32 regardless. ``loss_fn(output, target) -> scalar`` (default
+    cross-entropy on integer labels; any other loss, e.g. MSE for regression, makes ``acc`` NaN).
     """
     source = as_source(data, y)
     model.train()
@@ -180,7 +190,7 @@ def train_epoch(
             group["lr"] = lr_at(steps_done + j, total_steps, base_lr)
         with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
             logits = model(xb)
-            loss = F.cross_entropy(logits.float(), yb)
+            loss = (loss_fn or F.cross_entropy)(logits.float(), yb)
         if world > 1 and len(yb) * world != n_global:
             loss = loss * (len(yb) * world / n_global)  # DDP averages over ranks: make that the global mean
         if regularizer is not None and searching:
@@ -202,10 +212,12 @@ def train_epoch(
         loss.backward()
         optimizer.step()
         total_loss += float(loss.detach()) * n_global / world
-        correct += float((logits.detach().argmax(1) == yb).sum())
+        if loss_fn is None:
+            correct += float((logits.detach().argmax(1) == yb).sum())
         seen += n_global / world
     total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen], device)
-    return EpochStats(total_loss / seen, correct / seen, coef, hard_cost)
+    acc = correct / seen if loss_fn is None else float("nan")
+    return EpochStats(total_loss / seen, acc, coef, hard_cost)
 
 
 def fixed_batch(
@@ -244,14 +256,15 @@ def fixed_batch_loss(
     return batch_loss(model, *fixed_batch(data, y, seed=seed, n=n))
 
 
-def batch_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor):
-    """A closure returning the mean cross-entropy of ``model`` (eval mode, no grad) on the batch ``(xb, yb)``."""
+def batch_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, loss_fn: LossFn | None = None):
+    """A closure returning the mean loss (``loss_fn``, default cross-entropy) of ``model`` (eval mode, no grad) on
+    the batch ``(xb, yb)``."""
 
     @torch.no_grad()
     def loss() -> float:
         was = model.training
         model.eval()
-        value = float(F.cross_entropy(model(xb), yb))
+        value = float((loss_fn or F.cross_entropy)(model(xb).float(), yb))
         model.train(was)
         return value
 
@@ -279,3 +292,24 @@ def evaluate(
         correct += int((model(xb).argmax(1) == yb).sum())
     model.train(was)
     return correct / max(len(source), 1)
+
+
+@torch.no_grad()
+def evaluate_loss(
+    model: nn.Module,
+    data: SampleSource,
+    loss_fn: LossFn,
+    batch_size: int = 1024,
+    dtype: torch.dtype | None = None,
+) -> float:
+    """Mean ``loss_fn`` of ``model`` in eval mode over a source (per-batch means weighted by batch size)."""
+    was = model.training
+    model.eval()
+    device = _device_of(model)
+    total = 0.0
+    for xb, yb in data.batches(sequential_plan(len(data), batch_size)):
+        if dtype is not None:
+            xb, yb = xb.to(device, dtype), yb.to(device, dtype if yb.is_floating_point() else yb.dtype)
+        total += float(loss_fn(model(xb), yb)) * len(xb)
+    model.train(was)
+    return total / max(len(data), 1)

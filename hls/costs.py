@@ -27,6 +27,7 @@ from torch import nn
 
 from cost_models import LayerBits, LayerGeometry
 from cost_models.report import all_costs, default_report_models
+from csq_hw.precisions import layer_bits
 
 from .run import as_int
 
@@ -39,24 +40,13 @@ DA4ML_TIME_BUDGET_S = 30.0
 
 
 def final_bits(precisions: dict[str, Any], model: nn.Module) -> dict[str, LayerBits]:
-    """``{layer name: LayerBits}`` at the final (integer) precisions."""
+    """``{layer name: LayerBits}`` at the final (integer) precisions, with the exact model's integer weights."""
     state = model.state_dict()
-    out: dict[str, LayerBits] = {}
-    t = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
+    ints = {}
     for e in precisions["layers"]:
-        w, q = e["weight"], e["input"]
-        e_w = w["step_exponent"] if w["positions"] else 0
-        ints = as_int(state[f"{e['name']}.layer.weight"], e_w, f"{e['name']} weight")
-        out[e["name"]] = LayerBits(
-            weight=t(w["bits"]),
-            act=t(q["bits"]),
-            weight_span=t(w["span_bits"]),
-            bias=t(e["bias"]["bits"] if e["bias"] else 0),
-            weight_signed=True,
-            act_signed=bool(q["k"]),
-            weight_values=torch.from_numpy(ints).to(torch.float64),
-        )
-    return out
+        e_w = e["weight"]["step_exponent"] if e["weight"]["positions"] else 0
+        ints[e["name"]] = torch.from_numpy(as_int(state[f"{e['name']}.layer.weight"], e_w, f"{e['name']} weight"))
+    return layer_bits(precisions, ints)
 
 
 def cost_estimates(

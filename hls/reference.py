@@ -21,21 +21,13 @@ from torch import fx, nn
 
 from csq_hw.errors import UserError
 from csq_hw.exact import ExactAffine, ExactQuantLayer, FixedPointQuant
+from csq_hw.supported import SUPPORTED, UnsupportedLayerError
 
 from .run import as_int
 
 __all__ = ["Fixed", "reference_forward", "SUPPORTED", "trace_exact", "UnsupportedLayerError"]
 
-#: what the exporter handles (the error message for anything else names these)
-SUPPORTED = (
-    "Linear, Conv1d, Conv2d (groups=1, zero padding), ReLU, MaxPool1d/2d, AvgPool1d/2d (power-of-two window), "
-    "AdaptiveAvgPool2d(1), BatchNorm (frozen ExactAffine), Flatten, Identity, Dropout, residual add"
-)
 _MAX_BITS = 62  # int64 headroom
-
-
-class UnsupportedLayerError(UserError):
-    """A module or function the HLS export does not support."""
 
 
 @dataclass(frozen=True)
@@ -201,8 +193,13 @@ class _Interpreter:
         x = args[0]
         if isinstance(m, ExactQuantLayer):
             return self.quant_layer(name, m, x)
-        if isinstance(x, np.ndarray):
-            raise UnsupportedLayerError(f"{name} ({type(m).__name__}) comes before the first quantized layer")
+        if isinstance(x, np.ndarray):  # the raw input, before the first quantizer: only reshapes are exact
+            if isinstance(m, nn.Flatten) and (m.start_dim, m.end_dim) == (1, -1):
+                return x.reshape(len(x), -1)
+            if isinstance(m, (nn.Identity, nn.Dropout)):
+                return x
+            raise UnsupportedLayerError(f"{name} ({type(m).__name__}) comes before the first quantized layer; only "
+                                        "Flatten, Identity or Dropout may")  # fmt: skip
         if isinstance(m, ExactAffine):
             return self.affine(name, x)
         if isinstance(m, FixedPointQuant):

@@ -53,7 +53,11 @@ class Run:
 
         from csq_hw.data import ImageFolderDataset, load_dataset, sequential_plan
 
-        if not self.dataset:
+        saved = self.run_dir / "test_data.npz"
+        if not self.dataset or (self.dataset == "user" and saved.is_file()):
+            if saved.is_file():  # a run of user data (csq_hw.fit) keeps its test split
+                with np.load(saved, allow_pickle=False) as z:
+                    return z["x_test"].astype(np.float64), z["y_test"]
             raise UserError(
                 f"{self.run_dir} has no config.toml naming its [data] dataset; pass --dataset NAME (the data set "
                 "the run was trained on, e.g. digits or npz:PATH) to export"
@@ -175,7 +179,7 @@ def load_run(run_dir: str | Path, dataset: str | None = None, data_dir: str | No
     summary = read_summary(run_dir)
     checks = {"pair": check_pair(run_dir, prec, blob), "digests": check_digests(run_dir, summary)}
     check_grid(prec, state)
-    model = build_exact_model(prec)
+    model = build_exact_model(prec, run_dir)
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

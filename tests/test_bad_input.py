@@ -86,6 +86,19 @@ def test_trained_precisions_are_consistent(trained):
     assert consistency_errors(read_precisions(trained)) == []
 
 
+def test_shipped_json_schema_validates_a_trained_run(trained):
+    # other tools validate with the shipped file alone (jsonschema); it is the schema the readers use
+    import jsonschema
+
+    from csq_hw.precisions import JSON_SCHEMA, SCHEMA_FILE
+
+    shipped = json.loads(SCHEMA_FILE.read_text())
+    assert shipped == JSON_SCHEMA
+    jsonschema.validate(json.loads((trained / "precisions.json").read_text()), shipped)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"schema": "csq-hw/precisions", "version": 1}, shipped)
+
+
 @pytest.mark.parametrize(
     "text, words",
     [

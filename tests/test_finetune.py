@@ -12,12 +12,12 @@ import torch
 from run_cuts import cut_after_checkpoint
 from torch import nn
 
-import csq_hw.run as run_mod
 from cost_models import trace_geometry
 from csq_hw import QuantConfig, TrainConfig, convert, csq_layers, set_phase, to_exact, train_run
 from csq_hw.bitplane_weight import BitPlaneWeight
 from csq_hw.budget import fill_to_budget, resolve_budget
 from csq_hw.errors import UserError
+from csq_hw.lr_schedule import LrSchedule
 from csq_hw.signed_digits import nearest_value, project, representable_values
 from csq_hw.trainer import make_optimizer
 
@@ -148,10 +148,10 @@ def test_fill_adds_weight_positions_only_to_finetuning_layers():
 
 def test_learning_rate_schedules():
     cfg = TrainConfig(epochs=9, ticket_epoch=3, lr=0.01, finetune_lr=0.02)
-    fresh = run_mod._LrSchedule(cfg, steps_per_epoch=10, fresh=True)
+    fresh = LrSchedule(cfg, steps_per_epoch=10, fresh=True)
     # search: one cosine over epochs 0-2 (30 steps); fine-tune: a new one over epochs 3-8 (60 steps) from 0.02
     assert fresh.at(2) == (20, 30, 0.01) and fresh.at(3) == (0, 60, 0.02) and fresh.at(8) == (50, 60, 0.02)
-    once = run_mod._LrSchedule(cfg.replace(finetune="planes"), steps_per_epoch=10, fresh=False)
+    once = LrSchedule(cfg.replace(finetune="planes"), steps_per_epoch=10, fresh=False)
     assert once.at(3) == (30, 90, 0.01)
     assert TrainConfig(epochs=30).ticket == 10 and TrainConfig(epochs=30, finetune="planes").ticket == 24
     assert TrainConfig(lr=0.003).finetune_learning_rate == 0.006  # unset: twice the search's learning rate

@@ -14,7 +14,9 @@ import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-EXPECTED = ["01_quickstart.ipynb", "02_pareto.ipynb", "03_cost_models.ipynb", "04_firmware.ipynb"]
+EXPECTED = [
+    "01_quickstart.ipynb", "02_pareto.ipynb", "03_cost_models.ipynb", "04_firmware.ipynb", "05_user_model.ipynb",
+]  # fmt: skip
 CELL_TIMEOUT_S = 600  # per cell; CI-mode notebooks take about a minute each on 2 cores
 
 nbformat = pytest.importorskip("nbformat")

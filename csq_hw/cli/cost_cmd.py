@@ -68,6 +68,9 @@ def _from_model(args: argparse.Namespace):
     if not (math.isfinite(args.bias_bits) and (args.bias_bits == 0 or args.bias_bits >= 1)):
         raise UserError(f"--bias-bits {args.bias_bits:g}; give 0 (biases not counted) or a width of at least 1 bit")
     info = model_info(args.model)
+    if info.from_kwargs:
+        raise UserError(f"--model {args.model}: a spec is sized by its data; price a trained run with --run, or "
+                        "give a zoo name")  # fmt: skip
     geometry = trace_geometry(build_model(args.model), info.input_shape)
     t = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
     bits = {g.name: LayerBits(t(w), t(a), t(w), t(args.bias_bits if g.n_bias else 0.0)) for g in geometry}
@@ -98,32 +101,23 @@ def _exact_weights(run: Path, prec: dict) -> dict[str, torch.Tensor]:
 
 
 def _from_run(args: argparse.Namespace):
-    from ..models import build_model
+    from ..exact import float_skeleton
 
     prec = load_precisions(args.run)
     try:
         model_spec, layers = prec["model"], prec["layers"]
         names = {entry["name"] for entry in layers}
-        model = build_model(model_spec["name"], **model_spec.get("kwargs", {}))
+        model = float_skeleton(model_spec, args.run)
         geometry = trace_geometry(model, tuple(model_spec["input_shape"]), include=lambda n, _m: n in names)
     except KeyError as exc:
         raise UserError(f"{args.run}/precisions.json lacks key {exc}; see docs/precisions_v1.md") from None
     missing = names - {g.name for g in geometry}
     if missing:
         raise UserError(f"{args.run}/precisions.json names layers {sorted(missing)} that {model_spec['name']} lacks")
+    from ..precisions import layer_bits
+
     values = {} if args.layer_widths else _exact_weights(args.run, prec)
-    t = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
-    bits = {}
-    for entry in layers:
-        w, inp, bias = entry["weight"], entry["input"], entry.get("bias")
-        bits[entry["name"]] = LayerBits(
-            weight=t(w["bits"]),
-            act=t(inp["bits"]),
-            weight_span=t(w.get("span_bits", w["bits"])),
-            bias=t(bias["bits"] if bias else 0),
-            act_signed=bool(inp.get("signed", False)),
-            weight_values=values.get(entry["name"]),
-        )
+    bits = layer_bits(prec, values)
     meta = {"run": str(args.run), "model": model_spec["name"], "exact_weights": bool(values)}
     return geometry, bits, meta
 

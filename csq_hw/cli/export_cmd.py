@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {result.out_dir} (write + compile {seconds:.1f} s); report: {result.out_dir / 'csq_report.json'}")
     print(result.verdict)
     acc = result.report["run_check"]["accuracy"]
-    if acc is not None:
+    if acc is not None and acc["firmware_test_acc"] is not None:
         same = "" if acc["run_test_acc"] is None else f", the run's {acc['run_test_acc']:.4f}"
         print(f"firmware test accuracy {acc['firmware_test_acc']:.4f}{same}")
     if args.build:

@@ -65,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             msg = " ".join(str(exc).split())
             print(f"csq-hw: error: {msg}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # the output went to `head` or a closed pipe: not an error of the command
+            sys.stderr.close()
+            return 0
         except KeyboardInterrupt:
             said = getattr(args._module, "INTERRUPTED", "nothing was finished")
             print(f"csq-hw: interrupted; {said}", file=sys.stderr)
@@ -77,6 +80,8 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
     if issubclass(category, CsqWarning):
         print(f"csq-hw: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    elif issubclass(category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
+        return  # another package's future plans (numba, hls4ml, torch): nothing a csq-hw user can act on
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 

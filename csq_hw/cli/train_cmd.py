@@ -73,9 +73,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _safe(text: str) -> str:
+    """A file-name-safe version of a model spec, data set or budget (``mlp:64,32`` -> ``mlp-64_32``)."""
+    for a, b in (("=", "-"), (":", "-"), ("/", "_"), (",", "_"), ("\\", "_")):
+        text = text.replace(a, b)
+    return text
+
+
 def default_out(cfg) -> Path:
-    safe = cfg.budget.replace("=", "-").replace(":", "-").replace("/", "_")
-    return Path("runs") / f"{cfg.model}-{cfg.dataset.replace(':', '-').replace('/', '_')}-{safe}-s{cfg.seed}"
+    model = Path(cfg.model.split(":")[0]).stem + "-" + cfg.model.split(":")[-1] if ".py:" in cfg.model else cfg.model
+    return Path("runs") / f"{_safe(model)}-{_safe(cfg.dataset)}-{_safe(cfg.budget)}-s{cfg.seed}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,8 +111,12 @@ def run(args: argparse.Namespace) -> int:
 def print_summary(summary: dict, out: Path) -> None:
     b = summary["budget"]
     print(f"run directory: {out}")
+    if summary.get("test_acc") is not None:
+        score = f"exact model test accuracy {summary['test_acc']:.4f} (soft model {summary['soft_test_acc']:.4f})"
+    else:
+        score = f"exact model test loss {summary['test_loss']:.6g}"
     print(
-        f"exact model test accuracy {summary['test_acc']:.4f} (soft model {summary['soft_test_acc']:.4f}); "
+        f"{score}; "
         f"{b['cost']} = {summary['final_cost']:g} {b['unit']} for a budget of {b['value']:g} "
         f"({summary['cost_over_budget']:.3f} of it)"
     )

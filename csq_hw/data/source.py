@@ -18,7 +18,9 @@ from typing import Protocol
 
 import torch
 
-__all__ = ["LoaderSource", "SampleSource", "TensorSource", "sequential_plan"]
+from ..errors import UserError
+
+__all__ = ["LoaderSource", "SampleSource", "TensorSource", "sequential_plan", "as_sample_source"]
 
 
 class SampleSource(Protocol):
@@ -75,3 +77,21 @@ class LoaderSource:
         )
         for x, y in loader:
             yield x.to(self.device, non_blocking=cuda), y.to(self.device, non_blocking=cuda)
+
+
+def as_sample_source(data: object, device: torch.device, what: str) -> SampleSource:
+    """A DataLoader (over a map-style data set), a ``torch.utils.data.Dataset`` or an ``(x, y)`` pair of tensors
+    as a :class:`SampleSource`. The trainer draws its own seeded batches (so resume and DDP work), so a
+    DataLoader's sampler and shuffle are not used; its data set and worker count are."""
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        return TensorSource(data[0].to(device), data[1].to(device))
+    workers = 0
+    if isinstance(data, torch.utils.data.DataLoader):
+        data, workers = data.dataset, data.num_workers
+    if isinstance(data, torch.utils.data.IterableDataset) or not hasattr(data, "__getitem__"):
+        raise UserError(f"{what}: give a DataLoader over a map-style Dataset (with __getitem__ and __len__), a "
+                        "Dataset, or an (x, y) pair of tensors; iterable data sets cannot be re-drawn per "
+                        "epoch")  # fmt: skip
+    if isinstance(data, torch.utils.data.TensorDataset) and len(data.tensors) == 2:
+        return TensorSource(data.tensors[0].to(device), data.tensors[1].to(device))
+    return LoaderSource(data, device, workers=workers)
