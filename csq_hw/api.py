@@ -26,6 +26,7 @@ from torch import nn
 from .config import TrainConfig
 from .errors import UserError
 from .exact import build_exact_model, load_exact_blob
+from .precision_types import Precisions
 from .precisions import layer_bits, read_precisions
 from .run import pick_device, train_run
 from .run_inputs import inputs_from_module
@@ -50,8 +51,8 @@ class LoadedRun:
         """``{layer: cost_models.LayerBits}`` at the final precisions with the integer weights: price the run with
         any cost model (``cost_models.cost_table(geometry, run.layer_bits(), names)``)."""
         state = self.exact.state_dict()
-        ints = {e["name"]: torch.round(state[f"{e['name']}.layer.weight"].double() / float(e["weight"]["step"]))
-                for e in self.precisions["layers"]}  # fmt: skip
+        layers = Precisions.of(self.precisions).layers
+        ints = {la.name: torch.round(state[f"{la.name}.layer.weight"].double() / la.weight.step) for la in layers}
         return layer_bits(self.precisions, ints)
 
     @property

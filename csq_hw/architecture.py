@@ -13,6 +13,7 @@ It is a pickle (``torch.load(..., weights_only=False)``): load run directories y
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ def load_architecture(path: str | Path) -> nn.Module:
     """The float skeleton saved by :func:`save_architecture` (a fresh copy per call)."""
     path = Path(path)
     try:
-        blob: Any = torch.load(path, map_location="cpu", weights_only=False)
+        with warnings.catch_warnings():  # a damaged file makes torch warn before it fails: one line is ours
+            warnings.simplefilter("ignore")
+            blob: Any = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
         raise UserError(f"{path} not found; the run directory lost its traced model (re-run `csq-hw train`)") from None
     except Exception as exc:  # noqa: BLE001 - truncated or foreign pickle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,9 @@ def load_checkpoint(out_dir: Path, config_dict: dict[str, Any], allow_changes: b
     if not path.is_file():
         raise UserError(f"no checkpoint at {path} to resume from; run without --resume to start a new run")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        with warnings.catch_warnings():  # a damaged file makes torch warn before it fails: one line is ours
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
         raise UserError(
             f"checkpoint {path} is unreadable ({type(exc).__name__}); delete it and start again without --resume"

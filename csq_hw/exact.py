@@ -7,6 +7,7 @@ weights ``int * 2^e``) and each BatchNorm an :class:`ExactAffine`. This is what 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from .errors import UserError
 from .fixed_point import quantize_fixed
 from .models import build_model
 from .module_utils import get_submodule, set_submodule
+from .precision_types import ModelSpec, Precisions
 
 __all__ = [
     "load_exact_blob",
@@ -94,35 +96,37 @@ def _plain_layer(op: str, like: nn.Module) -> nn.Module:
     )
 
 
-def float_skeleton(spec: dict[str, Any], run_dir: str | Path | None = None) -> nn.Module:
+def float_skeleton(spec: ModelSpec | dict[str, Any], run_dir: str | Path | None = None) -> nn.Module:
     """The float model a ``precisions.json`` ``model`` entry describes: its traced architecture when the entry
     names one (``architecture``, a file in ``run_dir``), else the zoo model or spec rebuilt from name and kwargs."""
-    if spec.get("architecture") and run_dir is not None:
+    spec = spec if isinstance(spec, ModelSpec) else ModelSpec.from_dict(spec)
+    if spec.architecture and run_dir is not None:
         from .architecture import load_architecture
 
-        return load_architecture(Path(run_dir) / spec["architecture"])
-    return build_model(spec["name"], **spec.get("kwargs", {}))
+        return load_architecture(Path(run_dir) / spec.architecture)
+    return build_model(spec.name, **spec.kwargs)
 
 
-def build_exact_model(precisions: dict[str, Any], run_dir: str | Path | None = None) -> nn.Module:
+def build_exact_model(precisions: Precisions | dict[str, Any], run_dir: str | Path | None = None) -> nn.Module:
     """The exact-model skeleton described by a ``precisions.json`` dict (load ``exact_model.pt`` into it);
     ``run_dir``: where the run's traced architecture lives (user models, :mod:`csq_hw.architecture`)."""
-    spec = precisions["model"]
-    model = float_skeleton(spec, run_dir)
-    for entry in precisions["layers"]:
-        like = get_submodule(model, entry["name"])
-        q = entry["input"]
-        layer = _plain_layer(entry["op"], like)
-        set_submodule(model, entry["name"], ExactQuantLayer(FixedPointQuant(q["k"], q["i"], q["f"]), layer))
-    for entry in precisions.get("batchnorm", []):
-        set_submodule(model, entry["name"], ExactAffine(entry["channels"]))
+    prec = Precisions.of(precisions)
+    model = float_skeleton(prec.model, run_dir)
+    for la in prec.layers:
+        q = la.input
+        plain = _plain_layer(la.op, get_submodule(model, la.name))
+        set_submodule(model, la.name, ExactQuantLayer(FixedPointQuant(q.k, q.i, q.f), plain))
+    for bn in prec.batchnorm:
+        set_submodule(model, bn.name, ExactAffine(bn.channels))
     return model.eval()
 
 
 def load_exact_blob(path: Path) -> dict[str, Any]:
     """``exact_model.pt`` after checking format and version; one-line errors for missing, truncated or foreign."""
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a damaged file makes torch warn before it fails: one line is ours
+            warnings.simplefilter("ignore")
+            blob = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"{path} not found; the run did not finish (re-run `csq-hw train`)") from None
     except Exception as exc:  # noqa: BLE001 - truncated zip, bad pickle, ...: a damaged file either way

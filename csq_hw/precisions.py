@@ -243,22 +243,23 @@ def write_precisions(path: str | Path, prec: dict[str, Any]) -> Path:
     return write_json(path, validate_precisions(prec, "the precisions about to be written"))
 
 
-def layer_bits(prec: dict[str, Any], weight_ints: dict[str, torch.Tensor] | None = None) -> dict[str, LayerBits]:
+def layer_bits(prec: Any, weight_ints: dict[str, torch.Tensor] | None = None) -> dict[str, LayerBits]:
     """``{layer name: LayerBits}`` at a run's final precisions: what every cost model prices (the one conversion;
     ``csq-hw cost --run`` and the export report use it). ``weight_ints``: per layer the integer weights (units of
     ``2^step_exponent``) for the value-dependent models (EBOPs, FPGA); absent layers are priced from widths."""
+    from .precision_types import Precisions
+
     t = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
     out = {}
-    for entry in prec["layers"]:
-        w, q, b = entry["weight"], entry["input"], entry["bias"]
-        values = (weight_ints or {}).get(entry["name"])
-        out[entry["name"]] = LayerBits(
-            weight=t(w["bits"]),
-            act=t(q["bits"]),
-            weight_span=t(w["span_bits"]),
-            bias=t(b["bits"] if b else 0),
+    for la in Precisions.of(prec).layers:
+        values = (weight_ints or {}).get(la.name)
+        out[la.name] = LayerBits(
+            weight=t(la.weight.bits),
+            act=t(la.input.bits),
+            weight_span=t(la.weight.span_bits),
+            bias=t(la.bias.bits if la.bias else 0),
             weight_signed=True,
-            act_signed=bool(q["k"]),
+            act_signed=bool(la.input.k),
             weight_values=None if values is None else values.to(torch.float64),
         )
     return out

@@ -38,6 +38,7 @@ from .layer_bits import average_bits, hard_bits
 from .layers import csq_layers, set_phase, set_temperature
 from .lr_schedule import LrSchedule
 from .models import build_model, full_precision_for, input_shape_for
+from .precision_types import Precisions
 from .precisions import write_precisions
 from .pretrain import pretrain_float
 from .run_checks import check_resume_phase, loss_warnings, run_warnings, where_to_restart
@@ -125,17 +126,17 @@ def _layer_rows(precisions: dict[str, Any], geometry: list) -> list[dict[str, An
     geo = {g.name: g for g in geometry}
     return [
         {
-            "name": e["name"],
-            "op": e["op"],
-            "n_weights": geo[e["name"]].n_weights,
-            "macs": geo[e["name"]].macs,
-            "weight_bits": e["weight"]["bits"],
-            "weight_positions": e["weight"]["positions"],
-            "weight_span_bits": e["weight"]["span_bits"],
-            "act_bits": e["input"]["bits"],
-            "act_signed": e["input"]["signed"],
+            "name": la.name,
+            "op": la.op,
+            "n_weights": geo[la.name].n_weights,
+            "macs": geo[la.name].macs,
+            "weight_bits": la.weight.bits,
+            "weight_positions": list(la.weight.positions),
+            "weight_span_bits": la.weight.span_bits,
+            "act_bits": la.input.bits,
+            "act_signed": la.input.signed,
         }
-        for e in precisions["layers"]
+        for la in Precisions.of(precisions).layers
     ]
 
 
@@ -400,7 +401,7 @@ def finish_run(cfg, out: Path, model, geometry, budget, inputs: TrainInputs, rep
         "seed": cfg.seed,
         "method": "qat" if cfg.qat else "uniform" if cfg.uniform else "csq",
         "train_seconds": train_seconds,
-        "exportable": cfg.weight_step == "pow2" and not precisions["full_precision"],
+        "exportable": cfg.weight_step == "pow2" and not Precisions.of(precisions).full_precision,
         "warnings": found,
     }
     write_precisions(out / "precisions.json", precisions)

@@ -25,6 +25,7 @@ import pandas as pd
 
 from .atomic_io import atomic_write, write_json, write_text
 from .errors import UserError
+from .precision_types import Precisions
 from .precisions import read_precisions
 
 __all__ = ["SUMMARY_KEYS", "read_run", "collect_results", "write_results", "read_results", "write_sweep_meta",
@@ -64,9 +65,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         "budget_spec": spec,
         "budget_kind": budget.get("cost"),
         "budget_value": float(budget.get("value", float("nan"))),
-        "uniform_bits": int(prec["layers"][0]["weight"]["bits"])
-        if method in ("qat", "uniform") and prec["layers"]
-        else None,
+        "uniform_bits": int(Precisions.of(prec).layers[0].weight.bits) if method in ("qat", "uniform") else None,
         "test_acc": float(s["test_acc"]),
         "soft_test_acc": float(s["soft_test_acc"]),
         "final_cost": float(s["final_cost"]),

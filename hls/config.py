@@ -15,6 +15,7 @@ from typing import Any
 
 from cost_models import LayerGeometry
 from csq_hw.errors import UserError
+from csq_hw.precision_types import Precisions
 
 from .precision import FixedType, bits_for_int_range
 
@@ -120,7 +121,7 @@ def hls4ml_config(
     return cfg
 
 
-def planned_types(precisions: dict[str, Any], geometry: list[LayerGeometry]) -> dict[str, dict[str, str]]:
+def planned_types(precisions: Precisions | dict[str, Any], geometry: list[LayerGeometry]) -> dict[str, dict[str, str]]:
     """Per layer, the types that the bits and the fan-in alone require (worst case over every input and weight).
 
     input: the layer's quantizer (RND, SAT); weight/bias: the declared grids; accum: ``f = f_in + f_w`` (or the
@@ -128,27 +129,27 @@ def planned_types(precisions: dict[str, Any], geometry: list[LayerGeometry]) -> 
     """
     geo = {g.name: g for g in geometry}
     out: dict[str, dict[str, str]] = {}
-    for e in precisions["layers"]:
-        name, q, w = e["name"], e["input"], e["weight"]
-        x_t = FixedType.from_kif(q)
+    for la in Precisions.of(precisions).layers:
+        name, q, w = la.name, la.input, la.weight
+        x_t = FixedType(q.k, q.i, q.f, "RND", "SAT")
         lo, hi = x_t.int_range()
         x_max = max(-lo, hi)
         types = {"input": x_t.to_hls()}
-        if w["positions"]:
-            w_f = int(w["f"])
-            w_t = FixedType(1, int(w["i"]), w_f, "TRN", "WRAP")
-            w_max = sum(1 << (b - w["positions"][0]) for b in w["positions"])  # codes on the 2^-w_f grid
+        if w.positions:
+            w_f = int(w.f)
+            w_t = FixedType(1, int(w.i), w_f, "TRN", "WRAP")
+            w_max = sum(1 << (b - w.positions[0]) for b in w.positions)  # codes on the 2^-w_f grid
             types["weight"] = w_t.to_hls()
         else:
             w_f, w_max = 0, 0
         f_acc = x_t.f + w_f
         bound = geo[name].fan_in * x_max * w_max if name in geo else 0
-        if e["bias"] is not None:
-            b = e["bias"]
-            b_t = FixedType(1, int(b["i"]), int(b["f"]), "TRN", "WRAP")
+        if la.bias is not None:
+            b = la.bias
+            b_t = FixedType(1, int(b.i), int(b.f), "TRN", "WRAP")
             types["bias"] = b_t.to_hls()
             f_new = max(f_acc, b_t.f)
-            bound = (bound << (f_new - f_acc)) + (2 ** (b["bits"] - 1) << (f_new - b_t.f))
+            bound = (bound << (f_new - f_acc)) + (2 ** (b.bits - 1) << (f_new - b_t.f))
             f_acc = f_new
         types["accum"] = bits_for_int_range(-bound, bound, f_acc).to_hls()
         out[name] = types

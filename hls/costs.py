@@ -27,6 +27,7 @@ from torch import nn
 
 from cost_models import LayerBits, LayerGeometry
 from cost_models.report import all_costs, default_report_models
+from csq_hw.precision_types import Precisions
 from csq_hw.precisions import layer_bits
 
 from .run import as_int
@@ -43,9 +44,9 @@ def final_bits(precisions: dict[str, Any], model: nn.Module) -> dict[str, LayerB
     """``{layer name: LayerBits}`` at the final (integer) precisions, with the exact model's integer weights."""
     state = model.state_dict()
     ints = {}
-    for e in precisions["layers"]:
-        e_w = e["weight"]["step_exponent"] if e["weight"]["positions"] else 0
-        ints[e["name"]] = torch.from_numpy(as_int(state[f"{e['name']}.layer.weight"], e_w, f"{e['name']} weight"))
+    for la in Precisions.of(precisions).layers:
+        values = as_int(state[f"{la.name}.layer.weight"], la.weight.grid_exponent, f"{la.name} weight")
+        ints[la.name] = torch.from_numpy(values)
     return layer_bits(precisions, ints)
 
 

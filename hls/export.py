@@ -27,6 +27,7 @@ from torch import nn
 
 from cost_models import LayerGeometry, trace_geometry
 from csq_hw.errors import UserError
+from csq_hw.precision_types import Precisions
 
 from .check import check_inputs, compare, merge, write_report
 from .config import BUILD_TOOLS, RF_RULE_BACKENDS, ExportOptions, hls4ml_config, planned_types
@@ -65,7 +66,7 @@ class ExportResult:
 
 
 def _geometry(model: nn.Module, precisions: dict[str, Any], shape: tuple[int, ...]) -> list[LayerGeometry]:
-    names = {e["name"] for e in precisions["layers"]}
+    names = {la.name for la in Precisions.of(precisions).layers}
     geo = trace_geometry(model, shape, include=lambda n, m: n.removesuffix(".layer") in names and n.endswith("layer"))
     return [dataclasses.replace(g, name=g.name.removesuffix(".layer")) for g in geo]
 
@@ -117,7 +118,8 @@ def export_model(
         run_checks: which pair checks :func:`hls.run.load_run` could make (recorded in the report).
     """
     options = options or ExportOptions()
-    options.check_model({e["op"] for e in precisions["layers"]})
+    typed = Precisions.of(precisions)
+    options.check_model({la.op for la in typed.layers})
     if len(x_test) == 0:
         raise UserError("no test inputs to check the firmware on; give at least one sample")
     if shutil.which("g++") is None:
@@ -141,11 +143,12 @@ def _export_staged(
     run_checks: dict[str, bool] | None,
 ) -> ExportResult:
     out_dir = stage.path
-    shape = tuple(int(d) for d in precisions["model"]["input_shape"])
+    typed = Precisions.of(precisions)
+    shape = typed.model.input_shape
     model = model.eval()
     t0 = time.perf_counter()
-    first = precisions["layers"][0]["input"]
-    sets = check_inputs(x_test, first["k"], first["i"])
+    first = typed.layers[0].input
+    sets = check_inputs(x_test, first.k, first.i)
     x_all = np.concatenate(list(sets.values()))
     ref = reference_forward(model, precisions, x_all)
     with torch.no_grad():
@@ -160,7 +163,7 @@ def _export_staged(
 
     hls_module = bridge.to_hls_module(model, shape)
     names = bridge.fx_names(hls_module)
-    mac_layers = [names[f"{e['name']}.layer"] for e in precisions["layers"]]
+    mac_layers = [names[f"{la.name}.layer"] for la in typed.layers]
     log = io.StringIO()
     t1 = time.perf_counter()
     with contextlib.redirect_stdout(log):
@@ -196,7 +199,7 @@ def _export_staged(
     ref_parts = {k: dataclasses.replace(ref, codes=v) for k, v in split(ref.codes).items()}
     csim = merge({k: compare(ref_parts[k], v) for k, v in split(y_csim.reshape(len(x_all), -1)).items()})
     torch_cmp = merge({k: compare(ref_parts[k], v) for k, v in split(y_torch.reshape(len(x_all), -1)).items()})
-    layer_names = {e["name"]: names[f"{e['name']}.layer"] for e in precisions["layers"]}
+    layer_names = {la.name: names[f"{la.name}.layer"] for la in typed.layers}
     bit_exact = csim["mismatches"] == 0 and torch_cmp["mismatches"] == 0
     run_check: dict[str, Any] = {**(run_checks or {}), "summary": summary is not None, "accuracy": None}
     refused = None
@@ -218,7 +221,7 @@ def _export_staged(
         "csim": csim,
         "torch": torch_cmp,
         "options": options.to_dict(),
-        "model": precisions["model"],
+        "model": typed.model.to_dict(),
         "hls_layer_names": layer_names,
         "reuse_factors": rf,
         "planned_types": planned_types(precisions, geometry),

@@ -21,6 +21,7 @@ from torch import fx, nn
 
 from csq_hw.errors import UserError
 from csq_hw.exact import ExactAffine, ExactQuantLayer, FixedPointQuant
+from csq_hw.precision_types import Precisions
 from csq_hw.supported import SUPPORTED, UnsupportedLayerError
 
 from .run import as_int
@@ -135,39 +136,35 @@ def _add(a: Fixed, b: Fixed) -> Fixed:
 
 
 class _Interpreter:
-    def __init__(self, model: nn.Module, precisions: dict[str, Any]) -> None:
+    def __init__(self, model: nn.Module, precisions: Precisions | dict[str, Any]) -> None:
+        prec = Precisions.of(precisions)
         self.model = model
-        self.layers = {e["name"]: e for e in precisions["layers"]}
-        self.bns = {e["name"]: e for e in precisions.get("batchnorm", [])}
+        self.layers = {la.name: la for la in prec.layers}
+        self.bns = {bn.name: bn for bn in prec.batchnorm}
         state = model.state_dict()
         self.params: dict[str, dict[str, tuple[np.ndarray, int]]] = {}
-        for name, e in self.layers.items():
-            ew = e["weight"]["step_exponent"] if e["weight"]["positions"] else 0
+        for name, la in self.layers.items():
+            ew = la.weight.grid_exponent
             p = {"w": (as_int(state[f"{name}.layer.weight"], ew, f"{name} weight"), -ew)}
-            if e["bias"] is not None:
-                eb = e["bias"]["step_exponent"]
+            if la.bias is not None:
+                eb = la.bias.step_exponent
                 p["b"] = (as_int(state[f"{name}.layer.bias"], eb, f"{name} bias"), -eb)
             self.params[name] = p
-        for name, e in self.bns.items():
+        for name, bn in self.bns.items():
+            es, et = bn.scale_step_exponent, bn.shift_step_exponent
             self.params[name] = {
-                "s": (
-                    as_int(state[f"{name}.scale"], e["scale_step_exponent"], f"{name} scale"),
-                    -e["scale_step_exponent"],
-                ),
-                "t": (
-                    as_int(state[f"{name}.shift"], e["shift_step_exponent"], f"{name} shift"),
-                    -e["shift_step_exponent"],
-                ),
+                "s": (as_int(state[f"{name}.scale"], es, f"{name} scale"), -es),
+                "t": (as_int(state[f"{name}.shift"], et, f"{name} shift"), -et),
             }
 
     def quant_layer(self, name: str, m: ExactQuantLayer, x: np.ndarray | Fixed) -> Fixed:
-        e = self.layers.get(name)
-        if e is None:
+        la = self.layers.get(name)
+        if la is None:
             raise UserError(f"quantized layer {name!r} is not listed in precisions.json")
-        q = e["input"]
-        if (m.quant.k, m.quant.i, m.quant.f) != (q["k"], q["i"], q["f"]):
+        q = la.input
+        if (m.quant.k, m.quant.i, m.quant.f) != (q.k, q.i, q.f):
             raise UserError(f"{name}: the model's input quantizer differs from precisions.json")
-        xq = quantize(x, q["k"], q["i"], q["f"])
+        xq = quantize(x, q.k, q.i, q.f)
         w, fw = self.params[name]["w"]
         layer = m.layer
         if isinstance(layer, nn.Linear):

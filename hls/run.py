@@ -17,6 +17,7 @@ from torch import nn
 
 from csq_hw.errors import UserError
 from csq_hw.exact import build_exact_model, load_exact_blob
+from csq_hw.precision_types import Precisions
 from csq_hw.precisions import PRECISIONS_SCHEMA, PRECISIONS_VERSION, read_precisions
 
 from .run_check import check_digests, check_pair, read_summary
@@ -82,22 +83,23 @@ def load_precisions(path: Path) -> dict[str, Any]:
     """Read ``precisions.json`` (schema and consistency: :func:`csq_hw.precisions.read_precisions`) and check that
     it can be exported bit-exactly."""
     prec = read_precisions(path)
-    for entry in prec["layers"]:
-        q = entry["input"]
-        if q["bits"] > _MAX_EXACT_BITS or abs(q["i"]) > 64 or abs(q["f"]) > 64:
+    typed = Precisions.of(prec)
+    for la in typed.layers:
+        q = la.input
+        if q.bits > _MAX_EXACT_BITS or abs(q.i) > 64 or abs(q.f) > 64:
             raise UserError(
-                f"{path}: layer {entry['name']} input format ap_fixed<{q['bits']}, {q['k'] + q['i']}> is beyond exact "
-                f"arithmetic (over {_MAX_EXACT_BITS} bits or a range of 2^{q['i']}); the features were badly "
+                f"{path}: layer {la.name} input format ap_fixed<{q.bits}, {q.k + q.i}> is beyond exact "
+                f"arithmetic (over {_MAX_EXACT_BITS} bits or a range of 2^{q.i}); the features were badly "
                 "scaled: standardize them and retrain"
             )
-    if prec.get("weight_step") != "pow2":
+    if typed.weight_step != "pow2":
         raise UserError(
-            f"{path}: weight_step is {prec.get('weight_step')!r}; only 'pow2' weights (int * 2^e) can be exported "
+            f"{path}: weight_step is {typed.weight_step!r}; only 'pow2' weights (int * 2^e) can be exported "
             "bit-exactly; retrain with weight_step = 'pow2'"
         )
-    if prec.get("full_precision"):
+    if typed.full_precision:
         raise UserError(
-            f"{path}: layers {', '.join(prec['full_precision'])} are kept in full precision (float), which firmware "
+            f"{path}: layers {', '.join(typed.full_precision)} are kept in full precision (float), which firmware "
             "cannot reproduce bit-exactly; quantize them too (train with them as CSQ layers; for resnet20: "
             "[model] kwargs = { quantize_shortcuts = true } in config.toml) to export"
         )
@@ -124,44 +126,43 @@ def _check_range(ints: np.ndarray, lo: int, hi: int, what: str) -> None:
         raise UserError(f"{what}: integer values span [{ints.min()}, {ints.max()}], outside the declared [{lo}, {hi}]")
 
 
-def check_grid(prec: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
-    """Every weight, bias and BatchNorm value lies on its declared grid and inside its declared range."""
-    for entry in prec["layers"]:
-        name, w = entry["name"], entry["weight"]
+def check_grid(precisions: Precisions | dict[str, Any], state: dict[str, torch.Tensor]) -> None:
+    """Every weight, bias and BatchNorm value lies on its declared grid and inside its declared range, and the
+    weights' integer range is the declared ``int_min``/``int_max``."""
+    prec = Precisions.of(precisions)
+    for la in prec.layers:
+        name, w = la.name, la.weight
         key = f"{name}.layer.weight"
         if key not in state:
             raise UserError(f"exact model state has no {key!r}; precisions.json and exact_model.pt disagree")
-        pos = w["positions"]
+        pos = w.positions
+        ints = as_int(state[key], w.grid_exponent, f"{name} weight")
         if not pos:
-            ints = as_int(state[key], 0, f"{name} weight")
             _check_range(ints, 0, 0, f"{name} weight (no bit positions selected)")
         else:
-            ints = as_int(state[key], w["step_exponent"], f"{name} weight")
             if np.any(ints % (1 << pos[0])):
                 raise UserError(f"{name} weight: integers use bits below the lowest selected position {pos[0]}")
             top = sum(1 << b for b in pos)
             _check_range(ints, -top, top, f"{name} weight")
-        if ints.size and (int(ints.min()), int(ints.max())) != (w["int_min"], w["int_max"]):
+        if ints.size and (int(ints.min()), int(ints.max())) != (w.int_min, w.int_max):
             raise UserError(
                 f"{name} weight: exact_model.pt holds integers in [{ints.min()}, {ints.max()}] but precisions.json "
-                f"declares int_min/int_max [{w['int_min']}, {w['int_max']}]; the two files are not from the same run"
+                f"declares int_min/int_max [{w.int_min}, {w.int_max}]; the two files are not from the same run"
             )
         bkey = f"{name}.layer.bias"
-        if (entry["bias"] is None) != (bkey not in state):
+        if (la.bias is None) != (bkey not in state):
             raise UserError(f"{name}: precisions.json and exact_model.pt disagree on whether the layer has a bias")
-        if entry["bias"] is not None:
-            b = entry["bias"]
-            bi = as_int(state[bkey], b["step_exponent"], f"{name} bias")
-            _check_range(bi, -(2 ** (b["bits"] - 1)), 2 ** (b["bits"] - 1) - 1, f"{name} bias")
-    for entry in prec.get("batchnorm", []):
-        name, bits = entry["name"], entry["bits"]
-        for part, exp_key in (("scale", "scale_step_exponent"), ("shift", "shift_step_exponent")):
-            if f"{name}.{part}" not in state:
+        if la.bias is not None:
+            bi = as_int(state[bkey], la.bias.step_exponent, f"{name} bias")
+            _check_range(bi, -(2 ** (la.bias.bits - 1)), 2 ** (la.bias.bits - 1) - 1, f"{name} bias")
+    for bn in prec.batchnorm:
+        for part, exponent in (("scale", bn.scale_step_exponent), ("shift", bn.shift_step_exponent)):
+            if f"{bn.name}.{part}" not in state:
                 raise UserError(
-                    f"exact model state has no {name}.{part!r}; precisions.json and exact_model.pt disagree"
+                    f"exact model state has no {bn.name}.{part!r}; precisions.json and exact_model.pt disagree"
                 )
-            ints = as_int(state[f"{name}.{part}"], entry[exp_key], f"{name} {part}")
-            _check_range(ints, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1, f"{name} {part}")
+            ints = as_int(state[f"{bn.name}.{part}"], exponent, f"{bn.name} {part}")
+            _check_range(ints, -(2 ** (bn.bits - 1)), 2 ** (bn.bits - 1) - 1, f"{bn.name} {part}")
 
 
 def load_run(run_dir: str | Path, dataset: str | None = None, data_dir: str | None = None) -> Run:
@@ -197,5 +198,5 @@ def load_run(run_dir: str | Path, dataset: str | None = None, data_dir: str | No
         if not isinstance(data_cfg, dict):
             data_cfg = {}
         dataset, data_dir = data_cfg.get("dataset"), data_cfg.get("data_dir")
-    shape = tuple(int(d) for d in prec["model"]["input_shape"])
+    shape = Precisions.of(prec).model.input_shape
     return Run(run_dir, prec, model.float().eval(), shape, dataset, data_dir, summary, checks)

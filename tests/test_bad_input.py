@@ -86,6 +86,17 @@ def test_trained_precisions_are_consistent(trained):
     assert consistency_errors(read_precisions(trained)) == []
 
 
+def test_typed_view_round_trips(trained):
+    from csq_hw.precision_types import Precisions
+
+    doc = json.loads((trained / "precisions.json").read_text())
+    typed = Precisions.of(doc)
+    assert typed.to_dict() == doc  # nothing lost or invented
+    first = typed.layers[0]
+    assert first.weight.bits == len(first.weight.positions) == doc["layers"][0]["weight"]["bits"]
+    assert first.input.width == first.input.bits and typed.layer(first.name) is first
+
+
 def test_shipped_json_schema_validates_a_trained_run(trained):
     # other tools validate with the shipped file alone (jsonschema); it is the schema the readers use
     import jsonschema

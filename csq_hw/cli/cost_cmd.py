@@ -20,6 +20,7 @@ from cost_models import LayerBits, trace_geometry
 from cost_models.report import cost_table, default_report_models
 
 from ..errors import UserError
+from ..precision_types import Precisions
 
 HELP = "Print per-layer hardware costs (size, BOPs, EBOPs, latency, FPGA, energy) of a model or a trained run."
 MAX_BITS = 32
@@ -92,33 +93,27 @@ def _exact_weights(run: Path, prec: dict) -> dict[str, torch.Tensor]:
     from ..exact import load_exact_blob
 
     sd = load_exact_blob(path)["state_dict"]
-    out = {}
-    for layer in prec["layers"]:
-        key, step = f"{layer['name']}.layer.weight", layer["weight"].get("step")
-        if key in sd and step:
-            out[layer["name"]] = torch.round(sd[key].double() / float(step))
-    return out
+    layers = Precisions.of(prec).layers
+    return {la.name: torch.round(sd[f"{la.name}.layer.weight"].double() / la.weight.step) for la in layers
+            if f"{la.name}.layer.weight" in sd}  # fmt: skip
 
 
 def _from_run(args: argparse.Namespace):
     from ..exact import float_skeleton
 
     prec = load_precisions(args.run)
-    try:
-        model_spec, layers = prec["model"], prec["layers"]
-        names = {entry["name"] for entry in layers}
-        model = float_skeleton(model_spec, args.run)
-        geometry = trace_geometry(model, tuple(model_spec["input_shape"]), include=lambda n, _m: n in names)
-    except KeyError as exc:
-        raise UserError(f"{args.run}/precisions.json lacks key {exc}; see docs/precisions_v1.md") from None
+    typed = Precisions.of(prec)
+    names = {la.name for la in typed.layers}
+    model = float_skeleton(typed.model, args.run)
+    geometry = trace_geometry(model, typed.model.input_shape, include=lambda n, _m: n in names)
     missing = names - {g.name for g in geometry}
     if missing:
-        raise UserError(f"{args.run}/precisions.json names layers {sorted(missing)} that {model_spec['name']} lacks")
+        raise UserError(f"{args.run}/precisions.json names layers {sorted(missing)} that {typed.model.name} lacks")
     from ..precisions import layer_bits
 
     values = {} if args.layer_widths else _exact_weights(args.run, prec)
     bits = layer_bits(prec, values)
-    meta = {"run": str(args.run), "model": model_spec["name"], "exact_weights": bool(values)}
+    meta = {"run": str(args.run), "model": typed.model.name, "exact_weights": bool(values)}
     return geometry, bits, meta
 
 
