@@ -22,45 +22,68 @@ import time
 def worker(args: argparse.Namespace) -> None:
     import torch
 
-    from csq_hw import distributed
-    from csq_hw.budget import BudgetRegularizer
-    from csq_hw.config import TrainConfig
     from csq_hw.data import load_dataset
-    from csq_hw.layers import set_phase, set_temperature
-    from csq_hw.models import model_info
-    from csq_hw.run import build_csq_model, pick_device
-    from csq_hw.trainer import make_optimizer, train_epoch
+    from csq_hw.quant.layers import set_phase, set_temperature
+    from csq_hw.runtime import distributed
+    from csq_hw.train.budget import BudgetRegularizer
+    from csq_hw.train.config import TrainConfig
+    from csq_hw.train.train_run import build_csq_model, pick_device
+    from csq_hw.train.trainer import make_optimizer, train_epoch
+    from csq_hw.zoo.models import model_info
 
-    cfg = TrainConfig(model=args.model, dataset=args.dataset, batch_size=args.batch_size, epochs=args.epochs + 1,
-                      budget=args.budget, device=args.device, act_bits=args.act_bits)  # fmt: skip
-    ctx, device = distributed.setup(pick_device(cfg.device))
+    cfg = TrainConfig.from_flat(
+        model=args.model,
+        dataset=args.dataset,
+        batch_size=args.batch_size,
+        epochs=args.epochs + 1,
+        budget=args.budget,
+        device=args.device,
+        act_bits=args.act_bits,
+    )
+    ctx, device = distributed.setup(pick_device(cfg.train.device))
     try:
-        data = load_dataset(cfg.dataset, data_dir=args.data_dir).reshaped(model_info(cfg.model).input_shape)
+        data = load_dataset(cfg.data.dataset, data_dir=args.data_dir).reshaped(model_info(cfg.model.name).input_shape)
         model, geometry, budget = build_csq_model(cfg)
         model.to(device)
         net = distributed.wrap_model(model, device)
         x, y = torch.as_tensor(data.x_train, device=device), torch.as_tensor(data.y_train, device=device)
-        opt = make_optimizer(model, cfg.optimizer, cfg.lr, cfg.weight_decay)
-        reg = BudgetRegularizer(budget, cfg.strength)
-        steps = -(-len(x) // cfg.batch_size)
+        opt = make_optimizer(model, cfg.train.optimizer, cfg.train.lr, cfg.train.weight_decay)
+        reg = BudgetRegularizer(budget, cfg.budget.strength)
+        steps = -(-len(x) // cfg.data.batch_size)
         set_temperature(model, 1.0)
         set_phase(model, "search")
         times = []
-        for epoch in range(cfg.epochs):
+        for epoch in range(cfg.train.epochs):
             distributed.barrier()
             if device.type == "cuda":
                 torch.cuda.synchronize()
             t = time.perf_counter()
-            train_epoch(net, x, y, optimizer=opt, regularizer=reg, geometry=geometry, batch_size=cfg.batch_size,
-                        seed=0, epoch=epoch, steps_done=epoch * steps, total_steps=steps * cfg.epochs, base_lr=cfg.lr,
-                        searching=True)  # fmt: skip
+            train_epoch(
+                net,
+                x,
+                y,
+                optimizer=opt,
+                regularizer=reg,
+                geometry=geometry,
+                batch_size=cfg.data.batch_size,
+                seed=0,
+                epoch=epoch,
+                steps_done=epoch * steps,
+                total_steps=steps * cfg.train.epochs,
+                base_lr=cfg.train.lr,
+                searching=True,
+            )
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - t)
         if distributed.is_main():
             timed = times[1:]  # epoch 0 is warm-up
-            result = {"steps_per_s": steps * len(timed) / sum(timed), "steps_per_epoch": steps,
-                      "threads": torch.get_num_threads(), "world": distributed.world_size()}  # fmt: skip
+            result = {
+                "steps_per_s": steps * len(timed) / sum(timed),
+                "steps_per_epoch": steps,
+                "threads": torch.get_num_threads(),
+                "world": distributed.world_size(),
+            }
             print("RESULT " + json.dumps(result), flush=True)
         distributed.barrier()
     finally:

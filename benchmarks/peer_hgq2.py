@@ -227,7 +227,7 @@ def hls_check(model, x: np.ndarray, out_dir: Path) -> dict:
 
 def compare(hgq: pd.DataFrame, csq: pd.DataFrame) -> pd.DataFrame:
     """For each HGQ2 front point and each cost: the cheapest csq-hw run (CSQ, uniform) at least as accurate."""
-    from csq_hw.pareto import min_cost_at_accuracy, pareto_front
+    from csq_hw.sweep.pareto import min_cost_at_accuracy, pareto_front
 
     rows = []
     for cost, csq_col in (("ebops", "cost_ebops"), ("bops", "cost_bops")):
@@ -248,7 +248,7 @@ def plot(hgq: pd.DataFrame, csq: pd.DataFrame | None, out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from csq_hw.pareto import pareto_front
+    from csq_hw.sweep.pareto import pareto_front
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     series = [("HGQ2", hgq, {"ebops": "ebops", "bops": "bops"}, "tab:green", "D")]

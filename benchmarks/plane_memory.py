@@ -22,11 +22,11 @@ import torch.nn.functional as F
 
 
 def _build(model_name: str, max_bits: int, plane_dtype: str, device: torch.device):
-    from csq_hw.bitplane_weight import BitPlaneWeight
-    from csq_hw.config import TrainConfig
-    from csq_hw.run import build_csq_model
+    from csq_hw.quant.bitplane_weight import BitPlaneWeight
+    from csq_hw.train.config import TrainConfig
+    from csq_hw.train.train_run import build_csq_model
 
-    cfg = TrainConfig(model=model_name, max_bits=max_bits, budget="size=u4", plane_dtype=plane_dtype)
+    cfg = TrainConfig.from_flat(model=model_name, max_bits=max_bits, budget="size=u4", plane_dtype=plane_dtype)
     model, _, _ = build_csq_model(cfg)
     planes = [m for m in model.modules() if isinstance(m, BitPlaneWeight)]
     for m in planes:
@@ -35,8 +35,8 @@ def _build(model_name: str, max_bits: int, plane_dtype: str, device: torch.devic
 
 
 def measure(model_name: str, max_bits: int, plane_dtype: str, device: torch.device, batch: int, amp: bool) -> dict:
-    from csq_hw.models import model_info
-    from csq_hw.trainer import make_optimizer
+    from csq_hw.train.trainer import make_optimizer
+    from csq_hw.zoo.models import model_info
 
     model, planes = _build(model_name, max_bits, plane_dtype, device)
     n_weights = sum(m.pos[0].numel() for m in planes)
@@ -81,7 +81,7 @@ def measure(model_name: str, max_bits: int, plane_dtype: str, device: torch.devi
 
 
 def float_peak(model_name: str, device: torch.device, batch: int, n_weights: int, amp: bool) -> float:
-    from csq_hw.models import build_model, model_info
+    from csq_hw.zoo.models import build_model, model_info
 
     info = model_info(model_name)
     model = build_model(model_name).to(device)

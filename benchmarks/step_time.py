@@ -4,7 +4,7 @@ Usage:
     python benchmarks/step_time.py [--steps 200] [--threads 2]
 
 For each model, the float model and its CSQ version (search phase, size budget term on, the full training step of
-``csq_hw.trainer.train_epoch``) are timed alternately over the same batches; the script prints the median step
+``csq_hw.train.trainer.train_epoch``) are timed alternately over the same batches; the script prints the median step
 times and their ratio. Timings on a shared machine are noisy: compare ratios, not absolute times.
 """
 
@@ -18,12 +18,12 @@ import torch
 import torch.nn.functional as F
 
 from csq_hw import TrainConfig
-from csq_hw.budget import BudgetRegularizer
-from csq_hw.layer_bits import hard_bits, soft_bits
-from csq_hw.layers import set_phase, set_temperature
-from csq_hw.models import build_model, model_info
-from csq_hw.run import build_csq_model
-from csq_hw.trainer import hard_state_key, make_optimizer
+from csq_hw.quant.layer_bits import hard_bits, soft_bits
+from csq_hw.quant.layers import set_phase, set_temperature
+from csq_hw.train.budget import BudgetRegularizer
+from csq_hw.train.train_run import build_csq_model
+from csq_hw.train.trainer import hard_state_key, make_optimizer
+from csq_hw.zoo.models import build_model, model_info
 
 CASES = [("jet-mlp", 1024, "size=u4"), ("digits-cnn", 64, "size=u4"), ("digits-mlp", 64, "size=u3")]
 
@@ -61,7 +61,7 @@ def main() -> None:
         info = model_info(name)
         torch.manual_seed(0)
         fmodel = build_model(name)
-        cmodel, geometry, b = build_csq_model(TrainConfig(model=name, budget=budget))
+        cmodel, geometry, b = build_csq_model(TrainConfig.from_flat(model=name, budget=budget))
         set_temperature(cmodel, 5.0)
         set_phase(cmodel, "search")
         reg = BudgetRegularizer(b, 2.0)

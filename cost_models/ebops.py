@@ -31,7 +31,7 @@ import math
 import torch
 
 from .base import LayerBits, LayerGeometry, SumOverLayers
-from .digits import magnitude_bits
+from .weight_digits import magnitude_bits
 
 __all__ = ["EbopsCost"]
 

@@ -43,8 +43,8 @@ from pathlib import Path
 import torch
 
 from .base import CostError, LayerBits, LayerGeometry, SumOverLayers, parse_options
-from .digits import csd_digits, magnitude_bits
 from .interp import grid_interp1, grid_interp2
+from .weight_digits import csd_digits, magnitude_bits
 
 __all__ = ["FpgaCost", "fpga_from_arg", "load_coefficients", "lut_features", "RESOURCES"]
 

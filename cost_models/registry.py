@@ -9,6 +9,7 @@ the same model at uniform N-bit weights and activations (``size=u3``).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -65,7 +66,9 @@ def _get_single(name: str) -> CostModel:
     for key in sorted(_FACTORIES, key=len, reverse=True):
         if key.endswith(("=", ":")) and name.startswith(key) and len(name) > len(key):
             return _FACTORIES[key](name[len(key) :])
-    raise CostError(f"unknown cost kind {name!r}; choose one of: {', '.join(available())}")
+    close = difflib.get_close_matches(name, available(), n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise CostError(f"unknown cost kind {name!r}; {hint}choose one of: {', '.join(available())}")
 
 
 def uniform_bits(
@@ -92,10 +95,6 @@ class Budget:
     cost: CostModel
     value: float
     spec: str
-
-    @property
-    def kind(self) -> str:
-        return self.cost.name
 
 
 def parse_budget(
@@ -138,7 +137,12 @@ def parse_budgets(
     geometry: Sequence[LayerGeometry],
     bits_at: Callable[[float, float], dict[str, LayerBits]] | None = None,
 ) -> list[Budget]:
-    """Several constraints at once: one :class:`Budget` per ``KIND=VALUE`` (all must hold)."""
+    """Parse several constraints at once: one :class:`Budget` per ``KIND=VALUE``, each resolved as
+    :func:`parse_budget` does (a model meets them when every cost is at or under its value).
+
+    The trainer takes one budget today (``--budget``, :func:`csq_hw.train.budget.resolve_budget`); this parses a
+    list for callers that check several costs, and for training against several budgets at once (planned).
+    """
     return [parse_budget(s, geometry, bits_at) for s in specs]
 
 
@@ -146,8 +150,12 @@ _LOADED = False
 
 
 def _load_builtins() -> None:
+    """Register the shipped models (:data:`cost_models.shipped_models.SHIPPED`) on first use, under user ones."""
     global _LOADED
     if _LOADED:
         return
     _LOADED = True
-    from . import builtins  # noqa: F401  (registers the shipped models)
+    from .shipped_models import SHIPPED
+
+    for name, factory in SHIPPED.items():
+        _FACTORIES.setdefault(name, factory)

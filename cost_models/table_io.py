@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import CostError
-from .latency import LatencyTable
+from .latency_table import LatencyTable
 
 __all__ = ["load_table", "load_csv", "load_npy", "save_csv", "save_npy"]
 

@@ -10,31 +10,31 @@ Example (a user MLP on user tensors, to a run directory that ``csq-hw cost --run
     run.exact(x)                                                       # what the firmware computes
     run = csq_hw.load_run("runs/mine")                                 # later, in another process
 
-For your own training loop see :func:`csq_hw.prepare` (:mod:`csq_hw.csq_model`). docs/api.md has the full guide.
+For your own training loop see :func:`csq_hw.prepare` (:mod:`csq_hw.train.csq_model`). docs/api.md has the full guide.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .config import TrainConfig
-from .errors import UserError
-from .exact import build_exact_model, load_exact_blob
-from .precision_types import Precisions
-from .precisions import layer_bits, read_precisions
-from .run import pick_device, train_run
-from .run_inputs import inputs_from_module
-from .trainer import LossFn
+from csq_hw.errors import UserError
+from csq_hw.handoff.precision_types import Precisions
+from csq_hw.handoff.precisions import layer_bits, read_precisions
+from csq_hw.quant.exact import build_exact_model, load_exact_blob
+from csq_hw.train.config import TrainConfig, config_options
+from csq_hw.train.run_inputs import inputs_from_module
+from csq_hw.train.train_run import pick_device, train_run
+from csq_hw.train.trainer import LossFn
 
 __all__ = ["fit", "load_run", "LoadedRun"]
 
-_SETTINGS = {f.name for f in fields(TrainConfig)} - {"model", "model_kwargs", "dataset", "data_dir", "budget"}
+_SETTINGS = {o.flat for o in config_options()} - {"model", "model_kwargs", "dataset", "data_dir", "budget"}
 
 
 @dataclass
@@ -124,7 +124,8 @@ def fit(
     ``resume=True`` after a kill, the run-directory lock), starting from ``model``'s own weights.
 
     Args:
-        model: a float ``nn.Module`` of supported layers (:data:`csq_hw.supported.SUPPORTED`), ending on its output.
+        model: a float ``nn.Module`` of supported layers (:data:`csq_hw.quant.supported.SUPPORTED`), ending on its
+            output.
         train_data, test_data: DataLoaders over map-style data sets, Datasets, or ``(x, y)`` tensor pairs. The
             trainer draws its own seeded batches of ``batch_size`` (a DataLoader's batch size when not given).
         budget: ``KIND=VALUE`` (``lut=20000``, ``bops=2e5``, ``size=u4``; ``csq-hw cost --help`` lists the kinds).
@@ -133,7 +134,7 @@ def fit(
             reported); e.g. ``torch.nn.functional.mse_loss`` for regression or an autoencoder.
         input_shape: one sample's shape (default: read from the first training sample).
         name: the model's name in the run (default: its class name).
-        settings: any :class:`~csq_hw.config.TrainConfig` field (``max_bits``, ``act_bits``, ``lr``, ``seed``,
+        settings: any :class:`~csq_hw.train.config.TrainConfig` field (``max_bits``, ``act_bits``, ``lr``, ``seed``,
             ``ticket_epoch``, ``finetune``, ``pretrain_epochs``, ``device``, ...).
 
     Returns:
@@ -149,8 +150,8 @@ def fit(
         settings["batch_size"] = int(train_data.batch_size)
     shape = tuple(input_shape) if input_shape is not None else _shape_of(train_data)
     label = name or f"user:{type(model).__name__}"
-    cfg = TrainConfig(model=label, dataset="user", budget=budget, epochs=epochs, **settings)
-    device = pick_device(cfg.device)
+    cfg = TrainConfig.from_flat(model=label, dataset="user", budget=budget, epochs=epochs, **settings)
+    device = pick_device(cfg.train.device)
     inputs = inputs_from_module(model, shape, _n_outputs(model, shape), train_data, test_data, device, loss_fn)
     train_run(cfg, out, resume=resume, progress=progress, inputs=inputs)
     return load_run(out)

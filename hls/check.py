@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from csq_hw.atomic_io import write_json
+from csq_hw.runtime.atomic_io import write_json
 
 from .reference import Fixed
 

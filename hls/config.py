@@ -2,7 +2,7 @@
 
 The hls4ml configuration sets what the user chooses (backend, io type, strategy, reuse factor, part, clock); the
 numeric types come from the quantizers: hls4ml's ``BitExact`` pass (enabled by the ``FixedPointQuantizer`` layers,
-see :mod:`hls.bridge`) derives every weight, bias, accumulator and result type from the quantizer types and the
+see :mod:`hls.hls4ml_handlers`) derives every weight, bias, accumulator and result type from the quantizer types and the
 actual weights, so none overflows and none rounds. :func:`planned_types` gives the worst-case types from the bits
 and the fan-in alone (what a type that ignores the weight values would need); the report shows both.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from cost_models import LayerGeometry
 from csq_hw.errors import UserError
-from csq_hw.precision_types import Precisions
+from csq_hw.handoff.precision_types import Precisions
 
 from .precision import FixedType, bits_for_int_range
 
@@ -92,12 +92,12 @@ def hls4ml_config(
     """The hls4ml configuration (granularity ``name``) for the hls-side model.
 
     Args:
-        hls_module: the model from :func:`hls.bridge.to_hls_module`.
+        hls_module: the model from :func:`hls.hls4ml_handlers.to_hls_module`.
         input_shape: one sample's shape, without batch.
         options: the user's choices.
         mac_layers: hls4ml names of the Linear/Conv layers (they get the reuse factor and strategy).
     """
-    from .bridge import hls4ml
+    from .hls4ml_handlers import hls4ml
 
     cfg = hls4ml.utils.config_from_pytorch_model(
         hls_module,

@@ -27,10 +27,10 @@ from torch import nn
 
 from cost_models import LayerBits, LayerGeometry
 from cost_models.report import all_costs, default_report_models
-from csq_hw.precision_types import Precisions
-from csq_hw.precisions import layer_bits
+from csq_hw.handoff.precision_types import Precisions
+from csq_hw.handoff.precisions import layer_bits
 
-from .run import as_int
+from .run_files import as_int
 
 __all__ = ["final_bits", "cost_estimates", "da4ml_estimate", "DA4ML_MAX_WEIGHTS", "DA4ML_TIME_BUDGET_S"]
 

@@ -1,6 +1,6 @@
 """``export``: a run directory -> a compiled, bit-exact-checked hls4ml project (+ optional synthesis).
 
-Steps: load and validate the run (:mod:`hls.run`: schema, consistency, the pair and its digests against the run,
+Steps: load and validate the run (:mod:`hls.run_files`: schema, consistency, the pair and its digests against the run,
 :mod:`hls.run_check`), evaluate the independent integer reference on the check's inputs and compare PyTorch with it,
 build the hls-side model and hls4ml configuration, convert, refuse silently replaced reuse factors, write + compile
 the C simulation, compare it with the reference and its test accuracy with the run's, write ``csq_report.json``, and
@@ -27,15 +27,16 @@ from torch import nn
 
 from cost_models import LayerGeometry, trace_geometry
 from csq_hw.errors import UserError
-from csq_hw.precision_types import Precisions
+from csq_hw.handoff.precision_types import Precisions
+from csq_hw.runtime.progress import StepLog
 
 from .check import check_inputs, compare, merge, write_report
 from .config import BUILD_TOOLS, RF_RULE_BACKENDS, ExportOptions, hls4ml_config, planned_types
 from .costs import cost_estimates
 from .reference import reference_forward
 from .reuse import check_effective, check_reuse_factor
-from .run import load_run
 from .run_check import check_accuracy
+from .run_files import load_run
 from .staging import StagedProject
 
 __all__ = ["ExportResult", "export", "export_model", "build_project"]
@@ -101,11 +102,12 @@ def export_model(
     y_test: np.ndarray | None = None,
     summary: dict[str, Any] | None = None,
     run_checks: dict[str, bool] | None = None,
+    progress: bool | StepLog = False,
 ) -> ExportResult:
     """Export an exact model (see :func:`export`; this entry takes the loaded pieces, e.g. for tests).
 
     Args:
-        model: the exact model (``csq_hw.exact``), with the run's state loaded.
+        model: the exact model (``csq_hw.quant.exact``), with the run's state loaded.
         precisions: its ``precisions.json`` dict.
         out_dir: the project directory (an existing project there is replaced once the new one passed its check;
             a project that fails lands in ``<out_dir>.failed`` and ``out_dir`` stays as it was).
@@ -115,8 +117,11 @@ def export_model(
         y_test: labels (N,) of ``x_test`` when it is the run's whole test split: the firmware's accuracy on it
             must equal ``summary['test_acc']``.
         summary: the run's ``summary.json`` (None: no accuracy to compare with).
-        run_checks: which pair checks :func:`hls.run.load_run` could make (recorded in the report).
+        run_checks: which pair checks :func:`hls.run_files.load_run` could make (recorded in the report).
+        progress: print each step (convert, write, compile, C-simulation check) on stderr with the seconds since
+            the export started; a :class:`csq_hw.runtime.progress.StepLog` to continue one.
     """
+    step = progress if isinstance(progress, StepLog) else StepLog("export", enabled=bool(progress))
     options = options or ExportOptions()
     typed = Precisions.of(precisions)
     options.check_model({la.op for la in typed.layers})
@@ -126,8 +131,10 @@ def export_model(
         raise UserError("export compiles the C simulation with g++, which is not on PATH; install a C++ compiler "
                         "(e.g. apt install g++ or conda install gxx) and export again")  # fmt: skip
     with StagedProject(out_dir) as stage:
-        result = _export_staged(model, precisions, stage, x_test, options, y_test, summary, run_checks)
+        result = _export_staged(model, precisions, stage, x_test, options, y_test, summary, run_checks, step)
+    step(f"{result.verdict.split(' (')[0]}; project in {result.out_dir}")
     if build and result.passed:
+        step(f"running synthesis ({options.backend}; the vendor flow takes minutes to hours)")
         build_project(result)
     return result
 
@@ -141,6 +148,7 @@ def _export_staged(
     y_test: np.ndarray | None,
     summary: dict[str, Any] | None,
     run_checks: dict[str, bool] | None,
+    step: StepLog,
 ) -> ExportResult:
     out_dir = stage.path
     typed = Precisions.of(precisions)
@@ -150,6 +158,8 @@ def _export_staged(
     first = typed.layers[0].input
     sets = check_inputs(x_test, first.k, first.i)
     x_all = np.concatenate(list(sets.values()))
+    step(f"integer reference and PyTorch on {len(x_all):,} inputs ({len(x_test):,} test samples, scaled and "
+         "out-of-range copies)")  # fmt: skip
     ref = reference_forward(model, precisions, x_all)
     with torch.no_grad():
         y_torch = model.double()(torch.from_numpy(x_all)).numpy()
@@ -159,16 +169,18 @@ def _export_staged(
         check_reuse_factor(geometry, options.reuse_factor)
     t_ref = time.perf_counter() - t0
 
-    from . import bridge
+    from . import hls4ml_handlers as handlers
 
-    hls_module = bridge.to_hls_module(model, shape)
-    names = bridge.fx_names(hls_module)
+    hls_module = handlers.to_hls_module(model, shape)
+    names = handlers.fx_names(hls_module)
     mac_layers = [names[f"{la.name}.layer"] for la in typed.layers]
     log = io.StringIO()
     t1 = time.perf_counter()
+    step(f"converting to hls4ml ({options.backend}, {options.io_type}, {options.strategy}, reuse factor "
+         f"{options.reuse_factor}, {len(mac_layers)} layers)")  # fmt: skip
     with contextlib.redirect_stdout(log):
         cfg = hls4ml_config(hls_module, shape, options, mac_layers)
-        hls_model = bridge.hls4ml.converters.convert_from_pytorch_model(
+        hls_model = handlers.hls4ml.converters.convert_from_pytorch_model(
             hls_module,
             hls_config=cfg,
             output_dir=str(out_dir),
@@ -181,6 +193,8 @@ def _export_staged(
     rf = check_effective(hls_model, {n: options.reuse_factor for n in mac_layers})
     try:
         with contextlib.redirect_stdout(log):
+            step(f"writing the project (staged next to {stage.target}) and compiling its C simulation with g++ "
+                 "(5-50 s)")  # fmt: skip
             hls_model.compile()  # write() + g++ of the C simulation
     except Exception as exc:
         (out_dir / "hls4ml.log").write_text(log.getvalue())
@@ -192,6 +206,7 @@ def _export_staged(
             f"project is in {failed} (full log in {failed / 'hls4ml.log'}); {stage.target} is as it was"
         ) from None
     t_compile = time.perf_counter() - t1
+    step(f"C simulation on {len(x_all):,} inputs, compared bit for bit with the integer reference")
     y_csim = np.asarray(hls_model.predict(x_all), dtype=np.float64)
 
     offsets = np.cumsum([0] + [len(v) for v in sets.values()])
@@ -269,6 +284,7 @@ def export(
     max_samples: int | None = None,
     dataset: str | None = None,
     data_dir: str | None = None,
+    progress: bool = False,
 ) -> ExportResult:
     """Write, compile and bit-exact-check an hls4ml project for a trained run.
 
@@ -279,6 +295,8 @@ def export(
         build: run synthesis afterwards (needs the vendor tool; without it a clear :class:`UserError`).
         max_samples: check only the first N test samples (default: all; with N the accuracy is not compared).
         dataset, data_dir: check on this data set instead of the one the run's config.toml names.
+        progress: print each step on stderr (load and check the run, reference, convert, write, compile, C-simulation
+            check with its sample count), each with the seconds since the export started.
 
     Returns:
         The :class:`ExportResult` (``.passed``, ``.verdict``, ``.report``).
@@ -291,6 +309,8 @@ def export(
     if max_samples is not None and (isinstance(max_samples, bool) or int(max_samples) != max_samples
                                     or max_samples < 1):  # fmt: skip
         raise UserError(f"--max-samples {max_samples!r}; give a positive number of test samples (or leave it out)")
+    step = StepLog("export", enabled=progress)
+    step(f"loading and checking the run {run_dir} (precisions.json, exact_model.pt, their digests, test data)")
     run = load_run(run_dir, dataset, data_dir)
     summary = run.summary
     if dataset is not None and dataset != _trained_on(run):
@@ -299,7 +319,7 @@ def export(
     if max_samples is not None and max_samples < len(x):
         x, y = x[:max_samples], None
     return export_model(run.model, run.precisions, out_dir, x, options, build=build, y_test=y, summary=summary,
-                        run_checks=run.checks)  # fmt: skip
+                        run_checks=run.checks, progress=step)  # fmt: skip
 
 
 def _trained_on(run: Any) -> str | None:

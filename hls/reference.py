@@ -20,11 +20,11 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from csq_hw.errors import UserError
-from csq_hw.exact import ExactAffine, ExactQuantLayer, FixedPointQuant
-from csq_hw.precision_types import Precisions
-from csq_hw.supported import SUPPORTED, UnsupportedLayerError
+from csq_hw.handoff.precision_types import Precisions
+from csq_hw.quant.exact import ExactAffine, ExactQuantLayer, FixedPointQuant
+from csq_hw.quant.supported import SUPPORTED, UnsupportedLayerError
 
-from .run import as_int
+from .run_files import as_int
 
 __all__ = ["Fixed", "reference_forward", "SUPPORTED", "trace_exact", "UnsupportedLayerError"]
 

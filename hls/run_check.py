@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from csq_hw.atomic_io import sha256_file
 from csq_hw.errors import UserError
+from csq_hw.runtime.atomic_io import sha256_file
 
 __all__ = ["first_difference", "check_pair", "read_summary", "check_digests", "check_accuracy"]
 

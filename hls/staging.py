@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from csq_hw.errors import UserError
-from csq_hw.run_lock import DirectoryLock
+from csq_hw.runtime.run_lock import DirectoryLock
 
 from .check import REPORT_NAME
 

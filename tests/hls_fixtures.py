@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from csq_hw.exact import EXACT_FORMAT, EXACT_VERSION, ExactAffine, ExactQuantLayer, build_exact_model
-from csq_hw.models import model_info
+from csq_hw.quant.exact import EXACT_FORMAT, EXACT_VERSION, ExactAffine, ExactQuantLayer, build_exact_model
+from csq_hw.zoo.models import model_info
 
 __all__ = ["make_precisions", "fill_exact_model", "make_run", "write_run"]
 

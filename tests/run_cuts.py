@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import csq_hw.run as run_mod
+import csq_hw.train.train_run as run_mod
 from csq_hw import TrainConfig, train_run
 
 

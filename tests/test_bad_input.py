@@ -16,8 +16,8 @@ import pytest
 from csq_hw import TrainConfig, train_run
 from csq_hw.cli.main import main
 from csq_hw.errors import CsqWarning, UserError
-from csq_hw.precisions import consistency_errors, read_precisions, validate_precisions
-from csq_hw.run_checks import loss_warnings
+from csq_hw.handoff.precisions import consistency_errors, read_precisions, validate_precisions
+from csq_hw.train.run_checks import loss_warnings
 
 TRAIN = ["train", "--model", "digits-mlp", "--dataset", "digits", "--budget", "size=u3", "--no-progress"]
 
@@ -25,7 +25,7 @@ TRAIN = ["train", "--model", "digits-mlp", "--dataset", "digits", "--budget", "s
 def _one_line(capsys, code, *words):
     err = capsys.readouterr().err.strip()
     assert code == 2, err
-    lines = [ln for ln in err.splitlines() if not ln.startswith("csq-hw: warning:")]
+    lines = [ln for ln in err.splitlines() if not ln.startswith(("csq-hw: warning:", "export ["))]  # not progress
     assert len(lines) == 1 and lines[0].startswith("csq-hw: error:"), err
     assert "Traceback" not in err
     for w in words:
@@ -37,7 +37,9 @@ def _one_line(capsys, code, *words):
 def trained(tmp_path_factory):
     """A finished 2-epoch digits run (size=u3), copied by each test that edits it."""
     out = tmp_path_factory.mktemp("trained") / "run"
-    train_run(TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3", epochs=2), out, progress=False)
+    train_run(
+        TrainConfig.from_flat(model="digits-mlp", dataset="digits", budget="size=u3", epochs=2), out, progress=False
+    )
     return out
 
 
@@ -87,7 +89,7 @@ def test_trained_precisions_are_consistent(trained):
 
 
 def test_typed_view_round_trips(trained):
-    from csq_hw.precision_types import Precisions
+    from csq_hw.handoff.precision_types import Precisions
 
     doc = json.loads((trained / "precisions.json").read_text())
     typed = Precisions.of(doc)
@@ -101,7 +103,7 @@ def test_shipped_json_schema_validates_a_trained_run(trained):
     # other tools validate with the shipped file alone (jsonschema); it is the schema the readers use
     import jsonschema
 
-    from csq_hw.precisions import JSON_SCHEMA, SCHEMA_FILE
+    from csq_hw.handoff.precisions import JSON_SCHEMA, SCHEMA_FILE
 
     shipped = json.loads(SCHEMA_FILE.read_text())
     assert shipped == JSON_SCHEMA
@@ -144,7 +146,7 @@ def test_hand_edited_activation_format_is_refused(run, capsys, tmp_path):
 
 def test_another_runs_pair_is_refused(run, capsys, tmp_path):
     other = tmp_path / "other"
-    train_run(TrainConfig(model="digits-mlp", dataset="digits", budget="size=u4", epochs=2, seed=1), other,
+    train_run(TrainConfig.from_flat(model="digits-mlp", dataset="digits", budget="size=u4", epochs=2, seed=1), other,
               progress=False)  # fmt: skip
     for name in ("precisions.json", "exact_model.pt"):
         shutil.copy(other / name, run / name)
@@ -205,7 +207,7 @@ def test_diverging_loss_warns():
 def test_run_at_chance_warns_and_is_recorded(tmp_path):
     # random labels: nothing to learn, the test accuracy stays near 1/10
     data = _npz(tmp_path / "noise.npz", 1.0, n=400)
-    cfg = TrainConfig(model="digits-mlp", dataset=f"npz:{data}", budget="size=u3", epochs=1)
+    cfg = TrainConfig.from_flat(model="digits-mlp", dataset=f"npz:{data}", budget="size=u3", epochs=1)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         summary = train_run(cfg, tmp_path / "r", progress=False)
@@ -283,7 +285,7 @@ def test_resume_may_not_change_the_model(run, capsys):
 def test_train_seconds_count_every_part_of_a_resumed_run(monkeypatch, tmp_path):
     from run_cuts import cut_after_checkpoint
 
-    cfg = TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3", epochs=3)
+    cfg = TrainConfig.from_flat(model="digits-mlp", dataset="digits", budget="size=u3", epochs=3)
     cut_after_checkpoint(monkeypatch, cfg, tmp_path / "r", epoch=2)
     import torch
 
@@ -368,7 +370,7 @@ def test_run_without_config_toml_names_a_real_flag(run, capsys, tmp_path):
 
 def test_huge_input_format_is_refused(run, capsys, tmp_path):
     # what a run on 1e30-scaled features wrote: an input range of 2^100 (i = 100), beyond exact float64 arithmetic
-    from hls.run import load_precisions
+    from hls.run_files import load_precisions
 
     def huge(p):
         q = p["layers"][0]["input"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from csq_hw.bitplane_weight import BitPlaneWeight
-from csq_hw.bitplanes import hard_digits, hard_mask, int_to_planes, mask_span, planes_to_int, relaxed_digits
+from csq_hw.quant.bitplane_weight import BitPlaneWeight
+from csq_hw.quant.bitplanes import hard_digits, hard_mask, int_to_planes, mask_span, planes_to_int, relaxed_digits
 
 
 @pytest.mark.parametrize("n", range(1, 9))

@@ -8,7 +8,7 @@ from torch import nn
 
 from cost_models import trace_geometry
 from csq_hw import QuantConfig, UserError, convert, csq_layers, hard_bits, set_phase, set_temperature, soft_bits
-from csq_hw.budget import BudgetRegularizer, fill_to_budget, repair_to_budget, resolve_budget
+from csq_hw.train.budget import BudgetRegularizer, fill_to_budget, repair_to_budget, resolve_budget
 
 
 def _mlp(mask_init=0.0, act_bits=4):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import csq_hw.trainer as trainer_mod
+import csq_hw.train.trainer as trainer_mod
 from csq_hw.cli.main import main
 
 BASE = ["train", "--model", "digits-mlp", "--dataset", "digits", "--epochs", "2", "--no-progress"]

@@ -30,7 +30,7 @@ def test_required_names_registered():
 @pytest.mark.parametrize(
     "spec, match",
     [
-        ("flops", r"unknown cost kind 'flops'; choose one of: .*bops"),
+        ("flops", r"unknown cost kind 'flops'; did you mean 'bops'\? choose one of: .*bops"),  # flops -> bops: 1 edit
         ("latency:eyeriss", r"unknown accelerator 'eyeriss'; choose one of: stripes, loom, bismo, bitfusion"),
         ("lut:turbo", r"unknown option 'turbo' for cost model 'lut:turbo'"),
         ("lut:resource,da", r"choose one strategy"),

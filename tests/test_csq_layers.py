@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from csq_hw import QuantConfig, convert, csq_layers, set_phase, set_temperature, to_exact
-from csq_hw.act_quant import ActQuant
-from csq_hw.fixed_point import quantize_fixed
+from csq_hw.quant.act_quant import ActQuant
+from csq_hw.quant.fixed_point import quantize_fixed
 
 
 def _calibrated(model, x):

@@ -20,8 +20,8 @@ from run_cuts import cut_after_checkpoint
 from torch import nn
 
 from csq_hw import TrainConfig, train_run
-from csq_hw.distributed import from_sync_batchnorm, shard, to_sync_batchnorm
 from csq_hw.errors import UserError
+from csq_hw.runtime.distributed import from_sync_batchnorm, shard, to_sync_batchnorm
 
 ARGS = dict(model="digits-cnn", dataset="digits", budget="size=u3", epochs=8, seed=3, batch_size=64,
             act_bits="search", device="cpu")  # fmt: skip
@@ -62,7 +62,7 @@ def single(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # like each torchrun worker; 2 threads on a busy 2-core machine are 10x slower
     try:
-        return out, train_run(TrainConfig(**ARGS), out, progress=False)
+        return out, train_run(TrainConfig.from_flat(**ARGS), out, progress=False)
     finally:
         torch.set_num_threads(threads)
 
@@ -97,7 +97,7 @@ def test_two_process_run_matches_single_process(single, tmp_path):
 def test_torchrun_resumes_a_cut_run(single, tmp_path, monkeypatch):
     """Cut a 1-process run after 5 epochs, resume it with 2 processes: every rank loads the checkpoint."""
     one, _ = single
-    cut_after_checkpoint(monkeypatch, TrainConfig(**ARGS), tmp_path / "cut", epoch=5, exc=KeyboardInterrupt)
+    cut_after_checkpoint(monkeypatch, TrainConfig.from_flat(**ARGS), tmp_path / "cut", epoch=5, exc=KeyboardInterrupt)
     _torchrun(tmp_path / "cut", "--resume")
     assert _precisions(tmp_path / "cut") == _precisions(one)
     assert list(pd.read_csv(tmp_path / "cut" / "metrics.csv").epoch) == list(range(ARGS["epochs"]))
@@ -123,8 +123,9 @@ def test_sync_batchnorm_round_trip_shares_tensors():
 
 def test_bfloat16_planes_keep_the_exact_model_exact(tmp_path):
     dtype = "bfloat16"
-    cfg = TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3", epochs=6, seed=1, plane_dtype=dtype,
-                      device="cpu")  # fmt: skip
+    cfg = TrainConfig.from_flat(
+        model="digits-mlp", dataset="digits", budget="size=u3", epochs=6, seed=1, plane_dtype=dtype, device="cpu"
+    )
     summary = train_run(cfg, tmp_path, progress=False)
     assert summary["test_acc"] == summary["hard_model_test_acc"]
     assert summary["cost_over_budget"] <= 1.0
@@ -135,34 +136,50 @@ def test_bfloat16_planes_keep_the_exact_model_exact(tmp_path):
 
 def test_float16_planes_are_refused():
     with pytest.raises(UserError, match="plane_dtype"):
-        TrainConfig(plane_dtype="float16")
+        TrainConfig.from_flat(plane_dtype="float16")
 
 
 def test_amp_needs_cuda(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("CUDA present")
     with pytest.raises(UserError, match="amp"):
-        train_run(TrainConfig(amp="bf16", device="cpu"), tmp_path, progress=False)
+        train_run(TrainConfig.from_flat(amp="bf16", device="cpu"), tmp_path, progress=False)
 
 
 RECIPES = Path(__file__).resolve().parents[1] / "configs"
 
 
 def test_gpu_recipes_load_and_imagenet_needs_a_directory():
-    from csq_hw.config import load_config
     from csq_hw.data import load_dataset
+    from csq_hw.train.config import load_config
 
     r20 = load_config(RECIPES / "resnet20_cifar10.toml")
-    got = (r20.model, r20.max_bits, r20.epochs, r20.ticket, r20.batch_size, r20.lr, r20.weight_decay)
+    got = (
+        r20.model.name,
+        r20.quant.max_bits,
+        r20.train.epochs,
+        r20.train.ticket,
+        r20.data.batch_size,
+        r20.train.lr,
+        r20.train.weight_decay,
+    )
     assert got == ("resnet20", 8, 600, 595, 256, 0.1, 5e-4)
     for name in ("resnet18_imagenet.toml", "resnet50_imagenet.toml"):
         cfg = load_config(RECIPES / name)
-        assert cfg.dataset == "imagenet" and cfg.optimizer == "sgd" and cfg.weight_decay == 1e-4
-        assert cfg.model in ("resnet18", "resnet50") and cfg.data_dir is None  # given with --data-dir
+        assert cfg.data.dataset == "imagenet" and cfg.train.optimizer == "sgd" and cfg.train.weight_decay == 1e-4
+        assert cfg.model.name in ("resnet18", "resnet50") and cfg.data.data_dir is None  # given with --data-dir
     m1d = load_config(RECIPES / "mnist1d_cnn.toml")  # the CPU recipe of docs/results_mnist1d.md
-    got = (m1d.model, m1d.act_bits, m1d.pretrain_epochs, m1d.epochs, m1d.ticket, m1d.settle_epochs, m1d.mask_init)
+    got = (
+        m1d.model.name,
+        m1d.quant.act_bits,
+        m1d.train.pretrain_epochs,
+        m1d.train.epochs,
+        m1d.train.ticket,
+        m1d.train.settle_epochs,
+        m1d.quant.mask_init,
+    )
     assert got == ("mnist1d-cnn", "search", 10, 30, 10, 0, 0.5)
-    assert (m1d.finetune, m1d.finetune_init, m1d.finetune_step, m1d.finetune_learning_rate) == (
+    assert (m1d.train.finetune, m1d.train.finetune_init, m1d.train.finetune_step, m1d.train.finetune_learning_rate) == (
         "ste", "rewind", "mse", 0.02)  # fmt: skip
     with pytest.raises(UserError, match="--data-dir"):
         load_dataset("imagenet")

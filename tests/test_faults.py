@@ -23,7 +23,7 @@ import pytest
 from csq_hw import TrainConfig, train_run
 from csq_hw.cli.main import main
 from csq_hw.errors import UserError
-from csq_hw.run_lock import LOCK_NAME, DirectoryLock
+from csq_hw.runtime.run_lock import LOCK_NAME, DirectoryLock
 
 TRAIN = ["train", "--model", "digits-mlp", "--dataset", "digits", "--budget", "size=u3", "--no-progress"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CSQ_HW_TORCH_THREADS": "1"}
@@ -43,7 +43,8 @@ def _finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
 def _one_line(capsys, code, *words):
     err = capsys.readouterr().err.strip()
     assert code == 2, err
-    assert len(err.splitlines()) == 1 and err.startswith("csq-hw: error:") and "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if not ln.startswith("export [")]  # export's progress lines
+    assert len(lines) == 1 and lines[0].startswith("csq-hw: error:") and "Traceback" not in err, err
     for w in words:
         assert w in err, (w, err)
 
@@ -51,7 +52,9 @@ def _one_line(capsys, code, *words):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("faults") / "run"
-    train_run(TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3", epochs=2), out, progress=False)
+    train_run(
+        TrainConfig.from_flat(model="digits-mlp", dataset="digits", budget="size=u3", epochs=2), out, progress=False
+    )
     return out
 
 
@@ -111,13 +114,14 @@ def test_two_trainings_into_one_directory(tmp_path):
 
 def test_a_live_holder_refuses_and_a_dead_one_is_taken_over(tmp_path):
     out = tmp_path / "run"
-    cfg = TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3", epochs=1)
+    cfg = TrainConfig.from_flat(model="digits-mlp", dataset="digits", budget="size=u3", epochs=1)
     with DirectoryLock(out, "test"):
         with pytest.raises(UserError, match=rf"in use by `csq-hw test` \(pid {os.getpid()} on"):
             train_run(cfg, out, progress=False)
     # a holder killed outright leaves its lock file (with its pid) behind; the kernel dropped its flock
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from csq_hw.run_lock import DirectoryLock; DirectoryLock(sys.argv[1], 'train').acquire(); "
+        "import sys, time; from csq_hw.runtime.run_lock import DirectoryLock; "
+        "DirectoryLock(sys.argv[1], 'train').acquire(); "
         "print('held', flush=True); time.sleep(60)"), str(out)], stdout=subprocess.PIPE, text=True)  # fmt: skip
     assert holder.stdout.readline().strip() == "held"
     holder.kill()
@@ -127,11 +131,23 @@ def test_a_live_holder_refuses_and_a_dead_one_is_taken_over(tmp_path):
     assert not (out / LOCK_NAME).exists()
 
 
+def test_atomic_write_gives_the_mode_a_plain_open_would(tmp_path):
+    import csq_hw.runtime.atomic_io as aio
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")  # open() honours the umask: 0666 & ~umask (0644 under umask 022)
+    made = aio.write_text(tmp_path / "made.txt", "x")  # mkstemp alone would leave 0600
+    assert made.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    os.chmod(made, 0o640)
+    aio.write_text(made, "y")  # replacing a file keeps its mode
+    assert made.stat().st_mode & 0o777 == 0o640 and made.read_text() == "y"
+
+
 # --- a full disk -----------------------------------------------------------------------------------------------------
 
 
 def test_full_disk_keeps_the_previous_file_and_no_temp(tmp_path, monkeypatch):
-    import csq_hw.atomic_io as aio
+    import csq_hw.runtime.atomic_io as aio
 
     target = tmp_path / "summary.json"
     aio.write_json(target, {"ok": 1})
@@ -147,7 +163,7 @@ def test_full_disk_keeps_the_previous_file_and_no_temp(tmp_path, monkeypatch):
 
 
 def test_full_disk_during_training_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
-    import csq_hw.atomic_io as aio
+    import csq_hw.runtime.atomic_io as aio
 
     out = tmp_path / "run"
     real_fsync, calls = aio.os.fsync, {"n": 0}
@@ -267,7 +283,7 @@ def test_damaged_run_files(run, tmp_path, capsys, name, argv, how):
 
 @pytest.mark.parametrize("how", ["truncated", "empty", "garbage"])
 def test_damaged_sweep_files(run, tmp_path, how):
-    from csq_hw.sweep_table import read_results, read_run
+    from csq_hw.sweep.table import read_results, read_run
 
     _damage(run / "summary.json", how)
     with pytest.raises(UserError, match="summary.json"):

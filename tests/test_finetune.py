@@ -14,12 +14,12 @@ from torch import nn
 
 from cost_models import trace_geometry
 from csq_hw import QuantConfig, TrainConfig, convert, csq_layers, set_phase, to_exact, train_run
-from csq_hw.bitplane_weight import BitPlaneWeight
-from csq_hw.budget import fill_to_budget, resolve_budget
 from csq_hw.errors import UserError
-from csq_hw.lr_schedule import LrSchedule
-from csq_hw.signed_digits import nearest_value, project, representable_values
-from csq_hw.trainer import make_optimizer
+from csq_hw.quant.bitplane_weight import BitPlaneWeight
+from csq_hw.quant.signed_digits import nearest_value, project, representable_values
+from csq_hw.train.budget import fill_to_budget, resolve_budget
+from csq_hw.train.lr_schedule import LrSchedule
+from csq_hw.train.trainer import make_optimizer
 
 
 def test_representable_values_by_hand():
@@ -147,14 +147,19 @@ def test_fill_adds_weight_positions_only_to_finetuning_layers():
 
 
 def test_learning_rate_schedules():
-    cfg = TrainConfig(epochs=9, ticket_epoch=3, lr=0.01, finetune_lr=0.02)
+    cfg = TrainConfig.from_flat(epochs=9, ticket_epoch=3, lr=0.01, finetune_lr=0.02)
     fresh = LrSchedule(cfg, steps_per_epoch=10, fresh=True)
     # search: one cosine over epochs 0-2 (30 steps); fine-tune: a new one over epochs 3-8 (60 steps) from 0.02
     assert fresh.at(2) == (20, 30, 0.01) and fresh.at(3) == (0, 60, 0.02) and fresh.at(8) == (50, 60, 0.02)
     once = LrSchedule(cfg.replace(finetune="planes"), steps_per_epoch=10, fresh=False)
     assert once.at(3) == (30, 90, 0.01)
-    assert TrainConfig(epochs=30).ticket == 10 and TrainConfig(epochs=30, finetune="planes").ticket == 24
-    assert TrainConfig(lr=0.003).finetune_learning_rate == 0.006  # unset: twice the search's learning rate
+    assert (
+        TrainConfig.from_flat(epochs=30).train.ticket == 10
+        and TrainConfig.from_flat(epochs=30, finetune="planes").train.ticket == 24
+    )
+    assert (
+        TrainConfig.from_flat(lr=0.003).train.finetune_learning_rate == 0.006
+    )  # unset: twice the search's learning rate
 
 
 @pytest.mark.parametrize(
@@ -164,11 +169,13 @@ def test_learning_rate_schedules():
 )  # fmt: skip
 def test_bad_finetune_settings_are_refused(kwargs, match):
     with pytest.raises(UserError, match=match):
-        TrainConfig(**kwargs)
+        TrainConfig.from_flat(**kwargs)
 
 
 def test_qat_baseline_run(tmp_path):
-    cfg = TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3", qat=True, max_bits=3, epochs=4, seed=0)
+    cfg = TrainConfig.from_flat(
+        model="digits-mlp", dataset="digits", budget="size=u3", qat=True, max_bits=3, epochs=4, seed=0
+    )
     summary = train_run(cfg, tmp_path, progress=False)
     assert summary["method"] == "qat"
     assert [row["weight_positions"] for row in summary["layers"]] == [[0, 1, 2]] * 3
@@ -179,7 +186,9 @@ def test_qat_baseline_run(tmp_path):
 
 
 def test_resume_inside_the_finetune_gives_the_same_run(tmp_path, monkeypatch):
-    cfg = TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3", epochs=6, ticket_epoch=2, seed=4)
+    cfg = TrainConfig.from_flat(
+        model="digits-mlp", dataset="digits", budget="size=u3", epochs=6, ticket_epoch=2, seed=4
+    )
     full = train_run(cfg, tmp_path / "full", progress=False)
     cut_after_checkpoint(monkeypatch, cfg, tmp_path / "cut", epoch=4)  # after epoch 3, two epochs into the fine-tune
     resumed = train_run(cfg, tmp_path / "cut", resume=True, progress=False)
@@ -206,7 +215,7 @@ def test_mse_step_clips_when_that_pays():
 
 
 def test_activation_recalibration_restarts_the_range():
-    from csq_hw.act_quant import ActQuant
+    from csq_hw.quant.act_quant import ActQuant
 
     q = ActQuant(bits=8)
     q.train()

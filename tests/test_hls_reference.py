@@ -11,13 +11,13 @@ from hls_fixtures import fill_exact_model, make_precisions, make_run, write_run
 from torch import nn
 
 from csq_hw.errors import UserError
-from csq_hw.exact import ExactQuantLayer, FixedPointQuant
+from csq_hw.quant.exact import ExactQuantLayer, FixedPointQuant
 from hls.check import check_inputs, compare
 from hls.config import ExportOptions, planned_types
 from hls.precision import FixedType, bits_for_int_range
 from hls.reference import Fixed, UnsupportedLayerError, quantize, reference_forward
 from hls.reuse import check_reuse_factor, is_valid_reuse_factor, valid_reuse_factors
-from hls.run import load_run
+from hls.run_files import load_run
 
 MODELS = [
     ("digits-mlp", {}),
@@ -87,7 +87,7 @@ def test_resnet20_reference_has_residual_add():
 
 
 def test_quantize_shortcuts_kwarg_makes_resnet20_exportable():
-    from csq_hw.models import build_model, full_precision_for
+    from csq_hw.zoo.models import build_model, full_precision_for
 
     assert full_precision_for("resnet20", {}) == ("shortcut",)
     assert full_precision_for("resnet20", {"quantize_shortcuts": True}) == ()

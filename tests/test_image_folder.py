@@ -18,7 +18,7 @@ from PIL import Image
 from csq_hw.data import ImageFolderDataset, LoaderSource, TensorSource, load_dataset, sequential_plan
 from csq_hw.data.image_folder import _random_resized_crop
 from csq_hw.errors import UserError
-from csq_hw.models import build_model, input_shape_for, n_classes_for
+from csq_hw.zoo.models import build_model, input_shape_for, n_classes_for
 
 CLASSES = ("ant", "bee", "cat")
 
@@ -181,9 +181,9 @@ def test_imagenet_resnets_match_torchvision_shapes() -> None:
 
 
 def test_csq_layers_of_the_imagenet_resnets() -> None:
-    from csq_hw.convert import QuantConfig, convert
-    from csq_hw.layers import csq_layers
-    from csq_hw.models import full_precision_for
+    from csq_hw.quant.convert import QuantConfig, convert
+    from csq_hw.quant.layers import csq_layers
+    from csq_hw.zoo.models import full_precision_for
 
     for name, n_csq, n_float in (("resnet18", 18, 3), ("resnet50", 50, 4)):  # 17 / 49 convs + FC; 1x1 shortcuts
         m = convert(build_model(name, width=8), QuantConfig(full_precision=full_precision_for(name)))

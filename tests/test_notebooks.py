@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,12 @@ def test_notebook_runs_in_ci_mode(path, tmp_path, monkeypatch):
     client.execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    # a reader should see no warnings: tqdm's IProgress note (ipywidgets missing), a DeprecationWarning, a UserWarning
+    stderr = [
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.get("name") == "stderr"
+    ]
+    warned = [line for text in stderr for line in text.splitlines() if re.search(r"\b\w*Warning\b", line)]
+    assert not warned, warned
     if path.stem in ("01_quickstart", "04_firmware") and importlib.util.find_spec("hls4ml") is not None:
         text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
         assert "bit-exact: 0 mismatches" in text

@@ -6,9 +6,9 @@ import torch
 
 from csq_hw import QuantConfig, convert, csq_layers, set_phase
 from csq_hw.data import load_dataset
-from csq_hw.models import build_model
-from csq_hw.pretrain import pretrain_float
-from csq_hw.trainer import evaluate
+from csq_hw.train.pretrain import pretrain_float
+from csq_hw.train.trainer import evaluate
+from csq_hw.zoo.models import build_model
 
 
 def test_pretrain_improves_float_model_and_seeds_the_bit_planes():

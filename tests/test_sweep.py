@@ -10,11 +10,11 @@ import pytest
 
 from csq_hw import TrainConfig, UserError, load_config
 from csq_hw.cli.main import main
-from csq_hw.pareto import min_cost_at_accuracy, pareto_front, pareto_mask
 from csq_hw.sweep import budget_list, load_results, parse_budget_values, run_point, run_sweep
-from csq_hw.sweep_table import read_run
+from csq_hw.sweep.pareto import min_cost_at_accuracy, pareto_front, pareto_mask
+from csq_hw.sweep.table import read_run
 
-BASE = TrainConfig(model="digits-mlp", dataset="digits", epochs=2, seed=0)
+BASE = TrainConfig.from_flat(model="digits-mlp", dataset="digits", epochs=2, seed=0)
 BUDGETS = ["size=u2", "size=u3"]
 
 
@@ -84,13 +84,13 @@ def test_two_workers_and_pluggable_backend(tmp_path):
 
 def test_uniform_config_validation(tmp_path):
     with pytest.raises(UserError, match="fixed act_bits"):
-        TrainConfig(uniform=True, act_bits="search")
+        TrainConfig.from_flat(uniform=True, act_bits="search")
     cfg_file = tmp_path / "c.toml"
     cfg_file.write_text('[model]\nuniform = "yes"\n')
     with pytest.raises(UserError, match="true or false"):
         load_config(cfg_file)
     cfg_file.write_text("[model]\nuniform = true\nmax_bits = 3\nact_bits = 3\n")
-    assert load_config(cfg_file).uniform
+    assert load_config(cfg_file).train.uniform
 
 
 def test_budget_parsing():
@@ -125,13 +125,13 @@ def test_pareto_front_hand_made():
 
 
 def test_plots_and_plot_only_cli(sweep, tmp_path, capsys):
-    from csq_hw.plots import plot_fronts, plot_layer_bits
+    from csq_hw.plots import plot_fronts, plot_layer_bits, save_figure
 
     out, df = sweep
-    files = plot_fronts(df, ["size", "bops"], tmp_path / "fronts")
+    files = save_figure(plot_fronts(df, ["size", "bops"]), tmp_path / "fronts")
     assert [f.name for f in files] == ["fronts.png", "fronts.svg"]
     assert files[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in files[1].read_bytes()[:2000]
-    layer = plot_layer_bits(df.run_dir[0], tmp_path / "layers.svg")
+    (layer,) = save_figure(plot_layer_bits(df.run_dir[0]), tmp_path / "layers.svg")
     assert layer.stat().st_size > 1000
     assert main(["sweep", "--plot-only", str(out), "--plot-costs", "size,lut"]) == 0
     assert (out / "fronts.png").stat().st_size > 1000 and (out / "fronts.svg").stat().st_size > 1000
@@ -171,7 +171,7 @@ def test_bad_input(sweep, tmp_path, capsys):
 
 def test_parquet_where_pyarrow_is_installed(tmp_path):
     pytest.importorskip("pyarrow")
-    from csq_hw.sweep_table import write_results
+    from csq_hw.sweep.table import write_results
 
     df = pd.DataFrame({"method": ["csq"], "budget_spec": ["bops=1e5"], "test_acc": [0.5], "run_dir": ["/x"]})
     paths = write_results(df, tmp_path)
@@ -183,5 +183,5 @@ def test_import_csq_hw_keeps_matplotlib_out():
     import subprocess
     import sys
 
-    code = "import sys, csq_hw, csq_hw.sweep, csq_hw.pareto; assert 'matplotlib' not in sys.modules"
+    code = "import sys, csq_hw, csq_hw.sweep.runner, csq_hw.sweep.pareto; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

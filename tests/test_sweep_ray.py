@@ -10,11 +10,11 @@ import torch
 from csq_hw import TrainConfig
 from csq_hw.errors import UserError
 from csq_hw.sweep import run_sweep
-from csq_hw.sweep_ray import _write_back, make_ray_backend
+from csq_hw.sweep.ray_backend import _write_back, make_ray_backend
 
 ray = pytest.importorskip("ray")
 
-BASE = TrainConfig(model="digits-mlp", dataset="digits", epochs=3, seed=2, device="cpu")
+BASE = TrainConfig.from_flat(model="digits-mlp", dataset="digits", epochs=3, seed=2, device="cpu")
 BUDGETS = ["size=u3", "size=u5"]
 
 

@@ -11,7 +11,7 @@ from run_cuts import cut_after_checkpoint
 
 from csq_hw import TrainConfig, build_exact_model, train_run
 from csq_hw.data import load_dataset
-from csq_hw.trainer import evaluate
+from csq_hw.train.trainer import evaluate
 
 FAST = dict(model="digits-mlp", dataset="digits", budget="size=u3", epochs=10, seed=1)
 
@@ -19,7 +19,7 @@ FAST = dict(model="digits-mlp", dataset="digits", budget="size=u3", epochs=10, s
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    summary = train_run(TrainConfig(**FAST), out, progress=False)
+    summary = train_run(TrainConfig.from_flat(**FAST), out, progress=False)
     return out, summary
 
 
@@ -63,7 +63,9 @@ def test_exact_model_matches_hard_phase_model(digits_run):
 
 
 def test_killed_run_resumes_to_same_precisions(tmp_path, monkeypatch):
-    cfg = TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3", epochs=5, ticket_epoch=3, seed=3)
+    cfg = TrainConfig.from_flat(
+        model="digits-mlp", dataset="digits", budget="size=u3", epochs=5, ticket_epoch=3, seed=3
+    )
     full = train_run(cfg, tmp_path / "full", progress=False)
     cut_after_checkpoint(monkeypatch, cfg, tmp_path / "cut", epoch=2)  # killed right after epoch 1's checkpoint
     resumed = train_run(cfg, tmp_path / "cut", resume=True, progress=False)
@@ -75,7 +77,7 @@ def test_killed_run_resumes_to_same_precisions(tmp_path, monkeypatch):
 
 
 def test_settle_epochs_turn_the_budget_term_off_before_the_ticket(tmp_path):
-    cfg = TrainConfig(model="digits-mlp", dataset="digits", budget="size=u3", epochs=4, ticket_epoch=3,
+    cfg = TrainConfig.from_flat(model="digits-mlp", dataset="digits", budget="size=u3", epochs=4, ticket_epoch=3,
                       settle_epochs=1, seed=2)  # fmt: skip
     train_run(cfg, tmp_path / "r", progress=False)
     coef = pd.read_csv(tmp_path / "r" / "metrics.csv").reg_coefficient.tolist()
@@ -86,4 +88,4 @@ def test_settle_epochs_turn_the_budget_term_off_before_the_ticket(tmp_path):
 
 def test_settle_epochs_validated():
     with pytest.raises(Exception, match="settle_epochs"):
-        TrainConfig(epochs=10, ticket_epoch=5, settle_epochs=6)
+        TrainConfig.from_flat(epochs=10, ticket_epoch=5, settle_epochs=6)

@@ -16,7 +16,7 @@ import csq_hw
 from csq_hw.cli.main import main
 from csq_hw.data import load_dataset
 from csq_hw.errors import UserError
-from csq_hw.model_specs import build_from_spec, spec_shape
+from csq_hw.zoo.model_specs import build_from_spec, spec_shape
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +201,7 @@ def test_specs_take_their_size_from_the_data(tmp_path, capsys):
      ("os.path:build", "not a function"), ("x y:z", "neither a zoo name")],
 )  # fmt: skip
 def test_bad_specs_fail_before_the_data_loads(tmp_path, capsys, spec, words, monkeypatch):
-    import csq_hw.run_inputs as ri
+    import csq_hw.train.run_inputs as ri
 
     monkeypatch.setattr(ri, "load_dataset", lambda *a, **k: pytest.fail("the data loaded before the spec check"))
     if "build" in spec and "nope" not in spec:
@@ -220,7 +220,7 @@ def test_unsupported_layer_is_named_before_training(digits, tmp_path):
 
 
 def test_budget_typo_fails_before_the_warm_start(tmp_path, capsys, monkeypatch):
-    import csq_hw.run as run_mod
+    import csq_hw.train.train_run as run_mod
 
     monkeypatch.setattr(run_mod, "pretrain_float", lambda *a, **k: pytest.fail("warm start ran before the check"))
     code = main(["train", "--model", "digits-mlp", "--dataset", "digits", "--budget", "sise=u3", "--pretrain-epochs",

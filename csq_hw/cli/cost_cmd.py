@@ -18,12 +18,15 @@ import torch
 
 from cost_models import LayerBits, trace_geometry
 from cost_models.report import cost_table, default_report_models
+from csq_hw.errors import UserError
+from csq_hw.handoff.precision_types import Precisions
+from csq_hw.text_table import MISSING, column_formatter, is_missing, markdown_table, render_table
 
-from ..errors import UserError
-from ..precision_types import Precisions
+from .output_args import add_table_format_arg
 
 HELP = "Print per-layer hardware costs (size, BOPs, EBOPs, latency, FPGA, energy) of a model or a trained run."
 MAX_BITS = 32
+_GEOMETRY_UNITS = {"macs": "MAC", "w_bits": "bit", "a_bits": "bit"}  # the units of cost_table's first columns
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --run: price layer widths only, ignoring the exact weights in exact_model.pt",
     )
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_table_format_arg(p)
 
 
 def parse_bits(text: str) -> tuple[float, float]:
@@ -61,7 +64,7 @@ def parse_bits(text: str) -> tuple[float, float]:
 
 
 def _from_model(args: argparse.Namespace):
-    from ..models import build_model, model_info
+    from csq_hw.zoo.models import build_model, model_info
 
     if not args.bits:
         raise UserError("--model needs --bits W or W,A (e.g. --bits 6)")
@@ -81,7 +84,7 @@ def _from_model(args: argparse.Namespace):
 
 def load_precisions(run: Path) -> dict:
     """``run/precisions.json`` after checking schema, version and consistency (docs/precisions_v1.md)."""
-    from ..precisions import read_precisions
+    from csq_hw.handoff.precisions import read_precisions
 
     return read_precisions(run / "precisions.json")
 
@@ -90,7 +93,7 @@ def _exact_weights(run: Path, prec: dict) -> dict[str, torch.Tensor]:
     path = run / "exact_model.pt"
     if not path.is_file():
         return {}
-    from ..exact import load_exact_blob
+    from csq_hw.quant.exact import load_exact_blob
 
     sd = load_exact_blob(path)["state_dict"]
     layers = Precisions.of(prec).layers
@@ -99,7 +102,7 @@ def _exact_weights(run: Path, prec: dict) -> dict[str, torch.Tensor]:
 
 
 def _from_run(args: argparse.Namespace):
-    from ..exact import float_skeleton
+    from csq_hw.quant.exact import float_skeleton
 
     prec = load_precisions(args.run)
     typed = Precisions.of(prec)
@@ -109,7 +112,7 @@ def _from_run(args: argparse.Namespace):
     missing = names - {g.name for g in geometry}
     if missing:
         raise UserError(f"{args.run}/precisions.json names layers {sorted(missing)} that {typed.model.name} lacks")
-    from ..precisions import layer_bits
+    from csq_hw.handoff.precisions import layer_bits
 
     values = {} if args.layer_widths else _exact_weights(args.run, prec)
     bits = layer_bits(prec, values)
@@ -123,16 +126,36 @@ def run(args: argparse.Namespace) -> int:
     geometry, bits, meta = _from_run(args) if args.run is not None else _from_model(args)
     names = args.cost or default_report_models()
     table = cost_table(geometry, bits, names)
-    if args.json:
-        records = {
-            layer: {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-            for layer, row in table.to_dict(orient="index").items()
-        }
-        print(json.dumps({"meta": meta, "costs": records}, indent=1))
-        return 0
-    import pandas as pd
-
-    with pd.option_context("display.max_columns", None, "display.width", 200, "display.float_format", "{:,.6g}".format):
-        print(", ".join(f"{k}={v}" for k, v in meta.items()))
-        print(table.to_string())
+    print(render_costs(table, meta, args.format))
     return 0
+
+
+def render_costs(table, meta: dict, fmt: str = "table", max_width: int = 120) -> str:
+    """The per-layer cost table (:func:`cost_models.report.cost_table`: one row per layer plus ``TOTAL``, columns
+    ``"name [unit]"``) as text.
+
+    ``table``: aligned, one number style per column, a dash where a total is not defined (the TOTAL row's bits),
+    lines within ``max_width`` characters (further columns in further blocks, each repeating the layer name),
+    preceded by one line of ``meta``. ``csv``: pandas CSV (empty cells where undefined). ``json``: ``{"meta":
+    meta, "costs": {layer: {column: number}}}`` with ``null`` where undefined. ``md``: a GitHub Markdown table.
+    """
+    if fmt == "json":
+        records = {layer: {k: (None if is_missing(v) else v) for k, v in row.items()}
+                   for layer, row in table.to_dict(orient="index").items()}  # fmt: skip
+        return json.dumps({"meta": meta, "costs": records}, indent=1)
+    if fmt == "csv":
+        return table.to_csv().rstrip("\n")
+    header = [table.index.name or "layer", *(f"{c} [{_GEOMETRY_UNITS[c]}]" if c in _GEOMETRY_UNITS else str(c)
+                                             for c in table.columns)]  # fmt: skip
+    cells, align = [[str(name)] for name in table.index], "l"
+    for col in table.columns:
+        values = table[col].tolist()
+        numeric = all(is_missing(v) or isinstance(v, (int, float)) for v in values)
+        show = column_formatter(values) if numeric else (lambda v: MISSING if is_missing(v) else str(v))
+        for row, v in zip(cells, values, strict=True):
+            row.append(show(v))
+        align += "r" if numeric else "l"
+    if fmt == "md":
+        return "\n".join(markdown_table(header, cells, align))
+    lines = render_table(header, cells, align, max_width=max_width, key_columns=1)
+    return "\n".join([", ".join(f"{k}={v}" for k, v in meta.items()), *lines])

@@ -13,50 +13,52 @@ import argparse
 import importlib.util
 from pathlib import Path
 
+from .config_args import add_config_arguments
+from .output_args import add_log_format_arg
+
+DEMO_MODELS = ("digits-mlp", "digits-cnn")
 HELP = "train the digits MLP under a 3-bit size budget, export it to hls4ml and check it bit-exact"
 INTERRUPTED = "the last complete epoch is in the run directory's checkpoint.pt: continue with csq-hw demo --resume"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-    p.add_argument("--model", default="digits-mlp", help="digits-mlp (default) or digits-cnn")
-    p.add_argument("--budget", default="size=u3", help="KIND=VALUE budget (default size=u3)")
+    p.add_argument("--model", default="digits-mlp", choices=DEMO_MODELS, help="the network (default: digits-mlp)")
     p.add_argument("--epochs", type=int, default=30,
-                   help="epochs in all: a third float warm start, the rest CSQ (default 30)")  # fmt: skip
-    p.add_argument("--seed", type=int, default=0)
+                   help="epochs in all: a third float warm start, the rest CSQ (default: 30 epoch)")  # fmt: skip
+    add_config_arguments(p, only=("budget", "seed"), defaults={"budget": "size=u3", "seed": "0"})
     p.add_argument("--no-export", action="store_true", help="stop after training")
     p.add_argument("--resume", action="store_true", help="continue an interrupted demo run")
     p.add_argument("--no-progress", action="store_true")
+    add_log_format_arg(p)
 
 
 def demo_config(model: str, budget: str, epochs: int, seed: int):
     """The demo recipe (docs/method.md): ``epochs`` in all, a third of them a float warm start, then CSQ with the
     ticket after a quarter of the CSQ epochs; the converted model starts at T = 10 with every mask on."""
-    from ..config import TrainConfig
-    from ..errors import UserError
+    from csq_hw.errors import UserError
+    from csq_hw.train.config import TrainConfig
 
     if epochs < 3:
         raise UserError(f"--epochs {epochs}; the demo needs at least 3 (warm start, search, fine-tune)")
     warm = round(epochs / 3)
     csq = epochs - warm
-    return TrainConfig(model=model, dataset="digits", budget=budget, epochs=csq, pretrain_epochs=warm,
+    return TrainConfig.from_flat(model=model, dataset="digits", budget=budget, epochs=csq, pretrain_epochs=warm,
                        ticket_epoch=max(1, round(csq / 4)), initial_temperature=10.0, mask_init=0.5,
                        seed=seed)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UserError
-    from ..run import train_run
+    from csq_hw.train.train_run import train_run
+
     from .train_cmd import print_summary
 
-    if args.model not in ("digits-mlp", "digits-cnn"):
-        raise UserError(f"demo model {args.model!r}; use digits-mlp or digits-cnn (or csq-hw train for the others)")
     out = Path(args.out)
     if not args.resume and (out / "summary.json").exists():  # a finished demo run is simply redone
         for name in ("checkpoint.pt", "summary.json", "precisions.json", "exact_model.pt", "metrics.csv"):
             (out / name).unlink(missing_ok=True)
-    cfg = demo_config(args.model, args.budget, args.epochs, args.seed)
-    summary = train_run(cfg, out, resume=args.resume, progress=not args.no_progress)
+    cfg = demo_config(args.model, args.budget or "size=u3", args.epochs, args.seed or 0)
+    summary = train_run(cfg, out, resume=args.resume, progress=not args.no_progress, log_format=args.log_format)
     print_summary(summary, out)
     if args.no_export:
         return 0

@@ -28,11 +28,46 @@ def _load(module: str):
     return importlib.import_module(f"csq_hw.cli.{module}")
 
 
+class _UsageError(Exception):
+    """A bad flag or value found by argparse; :func:`main` prints it as one line."""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line ``csq-hw: error: ...; see 'csq-hw train --help'`` and exit 2
+    (argparse prints the whole usage block first); ``--help`` and ``--version`` behave as usual."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(f"{message}; see '{self.prog} --help'")
+
+
+def _version() -> str:
+    """The installed distribution's version (without importing torch through ``csq_hw``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("csq-hw")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _suggest_command(argv: Sequence[str]) -> str | None:
+    """``csq-hw trian``: the one-line error with the closest subcommand, or None when argv is fine."""
+    import difflib
+
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is None or first in SUBCOMMANDS:
+        return None
+    close = difflib.get_close_matches(first, list(SUBCOMMANDS), n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown command {first!r}; {hint}commands: {', '.join(SUBCOMMANDS)}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="csq-hw",
         description="Hardware-aware mixed-precision quantization (CSQ) with FPGA/ASIC budgets and hls4ml export.",
     )
+    parser.add_argument("--version", action="version", version=f"csq-hw {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in SUBCOMMANDS.items():
         try:
@@ -49,11 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from cost_models import CostError
-
-    from ..errors import UserError
+    from csq_hw.errors import UserError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    wrong = _suggest_command(sys.argv[1:] if argv is None else list(argv))
+    if wrong is not None:
+        print(f"csq-hw: error: {wrong}", file=sys.stderr)
+        return 2
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(f"csq-hw: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
     if getattr(args, "_module", None) is None:
         parser.print_help()
         return 2
@@ -76,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     """csq-hw's own warnings as ``csq-hw: warning: ...``; others as Python prints them."""
-    from ..errors import CsqWarning
+    from csq_hw.errors import CsqWarning
 
     if issubclass(category, CsqWarning):
         print(f"csq-hw: warning: {' '.join(str(message).split())}", file=sys.stderr)

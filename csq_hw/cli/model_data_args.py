@@ -7,8 +7,8 @@ import argparse
 
 
 def add_model_data_arguments(p: argparse.ArgumentParser) -> None:
-    from ..data import DATASETS
-    from ..models import MODELS
+    from csq_hw.data import DATASETS
+    from csq_hw.zoo.models import MODELS
 
     p.add_argument(
         "--model",

@@ -14,9 +14,11 @@ with pyarrow), ``OUT/fronts.png``/``.svg`` and ``OUT/layer_bits_<point>.png``; s
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
-from .model_data_args import add_model_data_arguments
+from .config_args import add_config_arguments, config_from_args
+from .output_args import add_log_format_arg
 
 HELP = "sweep CSQ over hardware budgets (and a uniform-precision baseline); results table, Pareto fronts, plots"
 INTERRUPTED = "finished points are kept: run the same command again to continue"
@@ -25,7 +27,6 @@ DEFAULT_PLOT_COSTS = ("size", "ebops", "lut", "latency:bismo", "energy")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML training config used as the base of every point (flags override it)")
-    add_model_data_arguments(p)
     p.add_argument("--cost", help="cost model the budgets are in, e.g. bops, size, lut, latency:bismo")
     p.add_argument("--budgets", help="comma list of budget values in the cost's unit or uN, e.g. 1e5,2e5,u3")
     p.add_argument("--budget-range", dest="budget_range", help="LO:HI:N, N log-spaced budgets, e.g. 1e5:8e5:5")
@@ -35,20 +36,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "quantizers, data and epochs")  # fmt: skip
     p.add_argument("--uniform-bits", dest="uniform_bits", default="2,3,4,5,6,8",
                    help="baseline widths for weights and activations (default 2,3,4,5,6,8)")  # fmt: skip
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--ticket-epoch", dest="ticket_epoch", type=int,
-                   help="first hard-phase epoch (default: a third of the epochs; 80%% with planes)")  # fmt: skip
-    p.add_argument("--seed", type=int)
-    p.add_argument("--max-bits", dest="max_bits", type=int, help="CSQ bit positions per weight N (default 8)")
-    p.add_argument("--act-bits", dest="act_bits", help="CSQ activation bits, or 'search' (use it for BOPs)")
-    p.add_argument("--strength", type=float, help="budget term strength lambda (default 2.0)")
-    p.add_argument("--first-layer", dest="first_layer", choices=["search", "fixed", "float"])
-    p.add_argument("--last-layer", dest="last_layer", choices=["search", "fixed", "float"])
-    p.add_argument("--batch-size", dest="batch_size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--device", help="auto (default), cpu or cuda")
     p.add_argument("--workers", type=int, default=1, help="points run at once (local processes; default 1)")
-    p.add_argument("--backend", default="local", help="execution backend: local (default) or ray (csq-hw[ray])")
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default=None,
+        help="where the points run: local processes or Ray tasks (csq-hw[ray]) (default: local)",
+    )
+    p.add_argument("--backend", dest="old_executor", choices=("local", "ray"), help=argparse.SUPPRESS)  # 0.1 name
     p.add_argument("--ray-cpus", dest="ray_cpus", type=float, default=1, help="CPUs per run on Ray (default 1)")
     p.add_argument("--ray-gpus", dest="ray_gpus", type=float, default=0, help="GPUs per run on Ray (default 0)")
     p.add_argument("--out", help="sweep directory (default runs/sweep-<model>-<dataset>-<cost>)")
@@ -62,10 +57,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument("--no-plots", dest="no_plots", action="store_true", help="write the table only")
     p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bar")
+    add_log_format_arg(p)
+    add_config_arguments(p, exclude=("budget",))  # the base config of every point; its budget comes from --cost
 
 
 def _plot_costs(text: str | None, df, kind: str | None) -> list[str]:
-    from ..sweep_table import cost_columns
+    from csq_hw.sweep.table import cost_columns
 
     have = cost_columns(df)
     if text == "all":
@@ -78,10 +75,10 @@ def _plot_costs(text: str | None, df, kind: str | None) -> list[str]:
 
 def make_plots(df, out: Path, costs: list[str], layer_run: str | None) -> list[Path]:
     """Fronts (PNG + SVG) next to the table and one per-layer precision plot; returns the files."""
-    from ..plots import plot_fronts, plot_layer_bits
+    from csq_hw.plots import plot_fronts, plot_layer_bits, save_figure
 
     title = f"{df['model'].iloc[0]} on {df['dataset'].iloc[0]}" if "model" in df and len(df) else None
-    files = plot_fronts(df, costs, out / "fronts", title=title)
+    files = save_figure(plot_fronts(df, costs, title=title), out / "fronts")
     if layer_run is None:
         csq = df[df["method"] == "csq"]
         pool = csq if len(csq) else df
@@ -89,7 +86,7 @@ def make_plots(df, out: Path, costs: list[str], layer_run: str | None) -> list[P
             best = pool.sort_values(["test_acc", "final_cost"], ascending=[False, True]).iloc[0]
             layer_run = str(best["run_dir"])
     if layer_run is not None:
-        files.append(plot_layer_bits(layer_run, out / f"layer_bits_{Path(layer_run).name}.png"))
+        files += save_figure(plot_layer_bits(layer_run), out / f"layer_bits_{Path(layer_run).name}.png")
     return files
 
 
@@ -102,9 +99,9 @@ def print_table(df, kind: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import load_config
-    from ..errors import UserError
-    from ..sweep import budget_list, load_results, run_sweep
+    from csq_hw.errors import CsqWarning, UserError
+    from csq_hw.sweep import budget_list, load_results, run_sweep
+    from csq_hw.train.config import config_options
 
     if args.plot_only:
         out = Path(args.plot_only)
@@ -117,11 +114,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give --cost KIND (e.g. bops) for the budgets, or --plot-only DIR to redo plots")
     if args.budgets is None and args.budget_range is None:
         raise UserError("give --budgets 1e5,2e5 (or uN values) or --budget-range LO:HI:N")
-    keys = [
-        *("model", "dataset", "data_dir", "strength", "epochs", "ticket_epoch", "seed", "max_bits", "act_bits"),
-        *("first_layer", "last_layer", "batch_size", "lr", "device"),
-    ]
-    base = load_config(args.config, **{k: getattr(args, k) for k in keys})
+    base = config_from_args(args, (o.flat for o in config_options() if o.flat != "budget"))
     budgets = budget_list(args.cost, args.budgets, args.budget_range)
     bits = None
     if args.baseline != "none":
@@ -132,15 +125,18 @@ def run(args: argparse.Namespace) -> int:
         if not bits:
             raise UserError("--uniform-bits is empty; give integers, e.g. 2,3,4,5,6,8")
     safe = args.cost.replace(":", "-").replace("=", "-").replace("/", "_")
-    out = Path(args.out) if args.out else Path("runs") / f"sweep-{base.model}-{base.dataset}-{safe}"
-    backend = args.backend
+    out = Path(args.out) if args.out else Path("runs") / f"sweep-{base.model.name}-{base.data.dataset}-{safe}"
+    if args.old_executor is not None:
+        warnings.warn(f"sweep --backend is now --executor (export's --backend is the hls4ml backend); "
+                      f"running with --executor {args.old_executor}", CsqWarning, stacklevel=1)  # fmt: skip
+    backend = args.executor or args.old_executor or "local"
     if backend == "ray":  # per-run resources; the cluster from RAY_ADDRESS or a local instance (docs/distributed.md)
-        from ..sweep_ray import make_ray_backend
+        from csq_hw.sweep.ray_backend import make_ray_backend
 
         backend = make_ray_backend(num_cpus=args.ray_cpus, num_gpus=args.ray_gpus)
     kind = "uniform" if args.baseline == "none" else args.baseline  # (no widths for "none")
     df = run_sweep(base, budgets, out, workers=args.workers, baseline_bits=bits, backend=backend,
-                   progress=not args.no_progress, baseline=kind)  # fmt: skip
+                   progress=not args.no_progress, baseline=kind, log_format=args.log_format)  # fmt: skip
     print_table(df, args.cost)
     print(f"results table: {out / 'results.csv'}")
     if not args.no_plots:

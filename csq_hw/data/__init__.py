@@ -16,11 +16,13 @@ Environment: ``CSQ_HW_CACHE`` (cache dir, default ``~/.cache/csq-hw``), ``CSQ_HW
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import UserError
+from csq_hw.errors import UserError
+
 from .cache import default_cache_dir, resolve_cache_dir
 from .cifar10 import load_cifar10_dataset
 from .dataset import Dataset
@@ -92,7 +94,9 @@ def load_dataset(
     key = spec.lower()
     loader = _LOADERS.get(key)
     if loader is None:
+        close = difflib.get_close_matches(key, list(_LOADERS), n=1, cutoff=0.6)
         hint = f"; for a file write npz:{spec}" if key.endswith(".npz") else ""
-        raise UserError(f"unknown data set '{spec}'; known: {', '.join(DATASETS)}{hint}")
+        guess = f"did you mean {close[0]!r}? " if close and not hint else ""
+        raise UserError(f"unknown data set '{spec}'; {guess}known: {', '.join(DATASETS)}{hint}")
     data = Path(data_dir).expanduser() if data_dir is not None else None
     return loader(resolve_cache_dir(cache_dir), data)

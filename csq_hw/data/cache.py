@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from csq_hw.errors import UserError
+from csq_hw.runtime.atomic_io import atomic_write
 
 __all__ = ["default_cache_dir", "resolve_cache_dir", "save_npz_atomic", "load_cached_npz"]
 
@@ -27,26 +29,16 @@ def resolve_cache_dir(cache_dir: str | os.PathLike[str] | None) -> Path:
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> bool:
     """Write ``arrays`` to ``path`` as an uncompressed ``.npz``, atomically.
 
-    The data go to a temporary file in the same directory which then replaces ``path`` with :func:`os.replace`, so
-    readers never see a half-written file. A cache that cannot be written is not fatal: this warns and returns False.
+    The data go to a temporary file in the same directory which then replaces ``path`` with :func:`os.replace`
+    (:func:`csq_hw.runtime.atomic_io.atomic_write`), so readers never see a half-written file. A cache that cannot be
+    written is not fatal: this warns and returns False.
     """
-    tmp_name = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
+        atomic_write(path, lambda f: np.savez(f, **arrays))
         return True
-    except OSError as exc:
-        if tmp_name is not None:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
-        warnings.warn(f"csq-hw: could not write cache file {path} ({exc}); continuing without it", stacklevel=2)
+    except (OSError, UserError) as exc:  # UserError: atomic_write's one line for a full disk or a forbidden place
+        cause = exc.__context__ if isinstance(exc, UserError) and isinstance(exc.__context__, OSError) else exc
+        warnings.warn(f"csq-hw: could not write cache file {path} ({cause}); continuing without it", stacklevel=2)
         return False
 
 

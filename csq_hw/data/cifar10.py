@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from csq_hw.errors import UserError
+
 from ._text import describe_exc
 from .dataset import Dataset
 

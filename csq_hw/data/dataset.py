@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import CsqWarning, UserError
+from csq_hw.errors import CsqWarning, UserError
+
 from .source import TensorSource
 
 __all__ = ["Dataset"]

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import UserError
+from csq_hw.errors import UserError
+
 from .source import LoaderSource
 
 __all__ = ["IMAGE_EXTENSIONS", "IMAGENET_MEAN", "IMAGENET_STD", "ImageFolderDataset", "ImageFolderSplit"]

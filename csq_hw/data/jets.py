@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from csq_hw.errors import UserError
+
 from ._text import describe_exc
 from .cache import load_cached_npz, save_npz_atomic
 from .dataset import Dataset

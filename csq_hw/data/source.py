@@ -18,7 +18,7 @@ from typing import Protocol
 
 import torch
 
-from ..errors import UserError
+from csq_hw.errors import UserError
 
 __all__ = ["LoaderSource", "SampleSource", "TensorSource", "sequential_plan", "as_sample_source"]
 

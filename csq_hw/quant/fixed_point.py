@@ -1,0 +1,57 @@
+"""Fixed-point rounding shared by the activation quantizers and the exact model.
+
+Glossary: k sign bit (0/1), i integer bits excluding the sign, f fractional bits, W = k + i + f.
+A (k, i, f) value lies on the grid 2^-f inside [-2^i, 2^i - 2^-f] (k = 1) or [0, 2^i - 2^-f] (k = 0);
+in hls4ml this is ``ap_fixed<W, k+i, AP_RND, AP_SAT>`` (``ap_ufixed<W, i, ...>`` when k = 0).
+Rounding is half up (``floor(x * 2^f + 0.5)``, hls4ml ``RND``), overflow saturates (``SAT``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["int_range", "quantize_fixed", "ste_round"]
+
+
+def int_range(k: int, width: int) -> tuple[int, int]:
+    """Integer code range of a ``width``-bit value with sign bit ``k``: signed two's complement or unsigned."""
+    if k:
+        return -(2 ** (width - 1)), 2 ** (width - 1) - 1
+    return 0, 2**width - 1
+
+
+def ste_round(x: torch.Tensor) -> torch.Tensor:
+    """Round half up in the forward pass, identity gradient (straight-through estimator)."""
+    return x + (torch.floor(x + 0.5) - x).detach()
+
+
+class _FixedSTE(torch.autograd.Function):
+    """Round-half-up + saturate in one node; gradient passes where the value is inside the range."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float, lo: int, hi: int) -> torch.Tensor:  # type: ignore[override]
+        y = torch.floor(x * scale + 0.5)
+        ctx.save_for_backward((y >= lo) & (y <= hi))
+        return torch.clamp(y, lo, hi) / scale
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (inside,) = ctx.saved_tensors
+        return grad * inside, None, None, None
+
+
+def quantize_fixed(x: torch.Tensor, k: int, i: int, f: int, ste: bool = False) -> torch.Tensor:
+    """Quantize ``x`` to fixed point (k, i, f) with round-half-up and saturation.
+
+    Exact for float64 inputs (and for float32 while ``x * 2^f`` stays below 2^24). With ``ste=True`` the
+    rounding passes the gradient straight through inside the range and blocks it where saturated.
+
+    Example: ``quantize_fixed(torch.tensor([0.3, 5.0]), k=0, i=2, f=2)`` gives ``[0.25, 3.75]``
+    (0.3 * 4 + 0.5 = 1.7 -> 1 -> 0.25; 5.0 saturates at 2^2 - 2^-2 = 3.75).
+    """
+    width = k + i + f
+    lo, hi = int_range(k, width)
+    scale = 2.0**f
+    if ste and x.requires_grad:
+        return _FixedSTE.apply(x, scale, lo, hi)
+    return torch.clamp(torch.floor(x * scale + 0.5), lo, hi) / scale

@@ -1,0 +1,55 @@
+"""Optional float warm start: train the float model for a few epochs before converting it to CSQ.
+
+The CSQ reference code starts from random weights (its ``--pretrained`` flag is parsed but unused); BSQ starts from
+a pretrained float model. With short schedules a float warm start lets the bit planes start from a useful network:
+``convert`` writes the trained float weights into the planes (``round(|w| / step)`` in binary).
+Same optimiser family, data order and cosine schedule as the CSQ loop, no budget term.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from csq_hw.data.source import SampleSource
+from csq_hw.train.trainer import LossFn, as_source, batch_order, lr_at
+
+__all__ = ["pretrain_float"]
+
+
+def pretrain_float(
+    model: nn.Module,
+    data: SampleSource | torch.Tensor,
+    y: torch.Tensor | None = None,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    loss_fn: LossFn | None = None,
+) -> nn.Module:
+    """Train ``model`` (float) in place with Adam and per-step cosine decay for ``epochs`` epochs; returns it.
+
+    ``data``: a :class:`~csq_hw.data.SampleSource`, or a (N, *input_shape) float tensor on the model's device with
+    labels ``y`` (N,) int64. ``loss_fn``: the task loss (default cross-entropy).
+    """
+    if epochs <= 0:
+        return model
+    source = as_source(data, y)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    n = len(source)
+    steps_per_epoch = -(-n // batch_size)
+    total = steps_per_epoch * epochs
+    model.train()
+    for epoch in range(epochs):
+        order = batch_order(n, seed + 7919, epoch)  # a stream distinct from the CSQ epochs
+        plan = [order[start : start + batch_size] for start in range(0, n, batch_size)]
+        for j, (xb, yb) in enumerate(source.batches(plan, epoch=epoch)):
+            for group in opt.param_groups:
+                group["lr"] = lr_at(epoch * steps_per_epoch + j, total, lr)
+            loss = (loss_fn or F.cross_entropy)(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return model

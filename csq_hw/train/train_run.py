@@ -1,0 +1,394 @@
+"""``train_run``: a whole CSQ run into a directory, with checkpoints, resume and the exact model at the end.
+
+The run directory holds: ``config.toml`` (resolved), ``metrics.csv`` (one row per epoch), ``checkpoint.pt``
+(every epoch, atomic), ``precisions.json`` (docs/precisions_v1.md), ``exact_model.pt`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from cost_models import Budget, get_cost_model, split_budget_spec, trace_geometry
+from csq_hw.data.source import sequential_plan
+from csq_hw.errors import TrainingDiverged, UserError
+from csq_hw.handoff.precision_types import Precisions
+from csq_hw.handoff.precisions import write_precisions
+from csq_hw.quant.convert import convert
+from csq_hw.quant.finalize import exact_state, precisions_dict, to_exact
+from csq_hw.quant.layer_bits import average_bits, hard_bits
+from csq_hw.quant.layers import csq_layers, set_phase, set_temperature
+from csq_hw.runtime import distributed
+from csq_hw.runtime.atomic_io import atomic_write, sha256_file, torch_save, write_json, write_text
+from csq_hw.runtime.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from csq_hw.runtime.progress import LoopProgress, check_log_format, epoch_fields
+from csq_hw.runtime.run_lock import DirectoryLock
+from csq_hw.train.budget import BudgetRegularizer, repair_to_budget, resolve_budget
+from csq_hw.train.config import TrainConfig, config_to_toml
+from csq_hw.train.handover import hand_over
+from csq_hw.train.lr_schedule import LrSchedule
+from csq_hw.train.pretrain import pretrain_float
+from csq_hw.train.run_checks import check_resume_phase, loss_warnings, run_warnings, where_to_restart
+from csq_hw.train.run_inputs import TrainInputs, check_budget_kind, inputs_from_config
+from csq_hw.train.summary_report import summary_record
+from csq_hw.train.trainer import evaluate, evaluate_loss, fixed_batch, make_optimizer, temperature, train_epoch
+from csq_hw.zoo.architecture import ARCHITECTURE_NAME, save_architecture
+from csq_hw.zoo.models import build_model, full_precision_for, input_shape_for
+
+__all__ = ["train_run", "pick_device", "build_csq_model", "finish_run", "TEST_DATA_NAME"]
+
+TEST_DATA_NAME = "test_data.npz"  # runs of user data (csq_hw.fit): the test split, for the export's check
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``; anything else is a :class:`UserError`
+    (torch also knows ``meta``, ``xla``, ... on which a training run cannot work)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise UserError(f"device {name!r} is not one csq-hw trains on; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"device {name!r} requested but CUDA is not available; use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s); use "
+                            f"cuda:0..cuda:{torch.cuda.device_count() - 1}")  # fmt: skip
+    return device
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_csq_model(
+    cfg: TrainConfig,
+    float_model: torch.nn.Module | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    full_precision: tuple[str, ...] | None = None,
+    factory: Callable[[], torch.nn.Module] | None = None,
+) -> tuple[torch.nn.Module, list, Any]:
+    """The CSQ model (seeded), its geometry and the resolved budget for ``cfg``.
+
+    ``float_model``: start from these float weights (e.g. after :func:`csq_hw.train.pretrain.pretrain_float`, or a
+    user's module) instead of a fresh model from ``factory`` (default: the zoo's builder, seeded); ``input_shape``
+    and ``full_precision`` default to the zoo's.
+    """
+    _seed_all(cfg.train.seed)
+    if float_model is None:
+        float_model = factory() if factory is not None else build_model(cfg.model.name, **cfg.model.kwargs)
+    if full_precision is None:
+        full_precision = full_precision_for(cfg.model.name, cfg.model.kwargs)
+    model = convert(float_model.cpu(), cfg.quant_config(full_precision))
+    names = {n for n, _ in csq_layers(model)}
+    shape = input_shape or input_shape_for(cfg.model.name, cfg.model.kwargs)
+    geometry = trace_geometry(model, shape, include=lambda n, _m: n in names)
+    budget = resolve_budget(cfg.budget.spec, model, geometry) if cfg.searched else _uniform_budget(cfg, model, geometry)
+    return model, geometry, budget
+
+
+def _uniform_budget(cfg: TrainConfig, model: torch.nn.Module, geometry: list) -> Budget:
+    """Uniform baseline: no search, so the "budget" is the cost of the model's fixed bits, in the unit of the
+    budget spec's kind (reported only; spec ``KIND=uB`` when weights and activations share the width B)."""
+    kind = split_budget_spec(cfg.budget.spec)[0]
+    cost = get_cost_model(kind)
+    with torch.no_grad():
+        value = float(cost(geometry, hard_bits(model)))
+    same = cfg.quant.act_bits == cfg.quant.max_bits
+    return Budget(cost=cost, value=value, spec=f"{kind}=u{cfg.quant.max_bits}" if same else f"{kind}={value:g}")
+
+
+def train_run(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    allow_changes: bool = False,
+    inputs: TrainInputs | None = None,
+    log_format: str = "bar",
+) -> dict[str, Any]:
+    """Train ``cfg`` into ``out_dir`` and return the summary (also written to ``summary.json``).
+
+    ``progress`` (on stderr, rank 0): ``log_format="bar"``: a bar over epochs and, inside an epoch of many steps, a
+    per-step bar; ``"plain"``: one line per epoch, no bars (:mod:`csq_hw.runtime.progress`).
+
+    ``inputs``: the model, data and loss to train on (:func:`csq_hw.fit` passes a user's); default: what ``cfg``
+    names (:func:`csq_hw.train.run_inputs.inputs_from_config`).
+
+    The run directory is locked for the whole run (:class:`csq_hw.runtime.run_lock.DirectoryLock`): a second process
+    writing into it gets a one-line error. ``allow_changes``: a resume may change schedule and optimizer numbers
+    (:data:`csq_hw.runtime.checkpoint.RESUME_CHANGEABLE`); without it any change is refused with the list of changes.
+    """
+    out, log_format = Path(out_dir), check_log_format(log_format)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a directory; choose another --out")
+    device = pick_device(cfg.train.device)
+    if cfg.train.amp != "off" and device.type != "cuda":
+        raise UserError(
+            f'amp={cfg.train.amp!r} needs CUDA; pass --amp off (amp = "off" in a config) for {cfg.train.device!r}'
+        )
+    launch = distributed.env_world()
+    lock = DirectoryLock(out, "train") if launch is None or launch[0] == 0 else None  # rank 0 writes the files
+    with lock or contextlib.nullcontext():
+        if not resume and (out / CHECKPOINT_NAME).exists():
+            raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        return _train_locked(cfg, out, resume, progress, device, allow_changes, inputs, log_format)
+
+
+def _train_locked(
+    cfg: TrainConfig, out: Path, resume: bool, progress: bool, device: torch.device, allow_changes: bool,
+    inputs: TrainInputs | None, log_format: str = "bar",
+) -> dict[str, Any]:  # fmt: skip
+    # under torchrun: join the job (gloo on CPU, NCCL on cuda:LOCAL_RANK); a no-op otherwise
+    ctx, device = distributed.setup(device)
+    torch.set_flush_denormal(True)  # Adam's second moments of bit-plane gradients underflow at high T
+    clean = False
+    try:
+        summary = _train(cfg, out, resume, progress, device, allow_changes, inputs, log_format)
+        clean = True
+        return summary
+    finally:
+        torch.set_flush_denormal(False)  # torch's default; other code (hypothesis) checks for subnormals
+        distributed.teardown(ctx, clean=clean)  # a barrier first when every rank got here
+
+
+def _train(
+    cfg: TrainConfig,
+    out: Path,
+    resume: bool,
+    progress: bool,
+    device: torch.device,
+    allow_changes: bool = False,
+    inputs: TrainInputs | None = None,
+    log_format: str = "bar",
+) -> dict[str, Any]:
+    main = distributed.is_main()  # rank 0 writes every file and shows progress
+    user = inputs is not None
+    if inputs is None:
+        cfg, inputs = inputs_from_config(cfg, device)  # a spec model is sized by the data here
+    else:
+        check_budget_kind(cfg.budget.spec)
+    train_src, test_src, loss_fn = inputs.train_src, inputs.test_src, inputs.loss_fn
+    full_precision = () if user else None
+    start = None
+    if cfg.train.pretrain_epochs and not resume:  # float warm start (a resumed run loads its CSQ state instead)
+        build_csq_model(cfg, None, inputs.input_shape, full_precision, inputs.float_model)  # the budget, first
+        _seed_all(cfg.train.seed)
+        start = inputs.float_model().to(device)
+        pretrain_float(
+            start,
+            train_src,
+            epochs=cfg.train.pretrain_epochs,
+            lr=cfg.train.lr,
+            batch_size=cfg.data.batch_size,
+            seed=cfg.train.seed,
+            loss_fn=loss_fn,
+        )
+    model, geometry, budget = build_csq_model(cfg, start, inputs.input_shape, full_precision, inputs.float_model)
+    for _, layer in csq_layers(model):  # bit planes stored in plane_dtype (Adam states follow); weights in float32
+        layer.set_plane_dtype(_DTYPES[cfg.train.plane_dtype])
+    model.to(device)
+    net = distributed.wrap_model(model, device)  # DDP under torchrun; ``model`` is always the unwrapped module
+    searched = cfg.searched
+    ste = cfg.train.qat or (
+        searched and cfg.train.finetune == "ste"
+    )  # straight-through shadow weights from some epoch on
+    if cfg.train.qat:  # plain QAT: shadow weights = the float weights, rounded straight-through from the first step
+        for _, layer in csq_layers(model):
+            layer.start_finetune(from_current=False, step_rule="maxabs" if cfg.train.finetune_step == "search" else
+                                 cfg.train.finetune_step)  # fmt: skip
+    optimizer = make_optimizer(model, cfg.train.optimizer, cfg.train.lr, cfg.train.weight_decay, finetune=cfg.train.qat)
+    regularizer = BudgetRegularizer(budget, cfg.budget.strength) if searched else None
+    cfg_dict = cfg.to_flat()
+    steps_per_epoch = -(-len(train_src) // cfg.data.batch_size)
+    schedule = LrSchedule(cfg, steps_per_epoch, fresh=searched and ste)
+    start_epoch, rows, repairs, seconds_before = 0, [], [], 0.0
+    if resume:
+        ckpt = load_checkpoint(out, cfg_dict, allow_changes=allow_changes)
+        try:
+            model.load_state_dict(ckpt["model"])
+        except RuntimeError as exc:
+            raise UserError(f"{out / CHECKPOINT_NAME} does not fit this model ({str(exc).splitlines()[0][:120]}); "
+                            "delete it and start again without --resume") from None  # fmt: skip
+        start_epoch, rows, repairs = ckpt["epoch"], ckpt["metrics"], ckpt["repairs"]
+        seconds_before = float(ckpt.get("train_seconds", 0.0))
+        if ckpt["changes"]:
+            check_resume_phase(cfg, ckpt, start_epoch)
+            if main:
+                print(f"csq-hw: resuming at epoch {start_epoch} with changed settings ({ckpt['changes']}); the "
+                      "schedules (temperature, learning rate, hand-over) follow the new settings from here",
+                      file=sys.stderr)  # fmt: skip
+        if searched and ste and start_epoch > cfg.train.ticket:  # cut during the fine-tune: its own optimizer
+            optimizer = make_optimizer(
+                model, cfg.train.optimizer, cfg.train.finetune_learning_rate, cfg.train.weight_decay, finetune=True
+            )
+        optimizer.load_state_dict(ckpt["optimizer"])
+        set_rng_state(ckpt["rng"])
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "config.toml", config_to_toml(cfg))
+
+    t0 = time.perf_counter() - seconds_before  # train_seconds counts every part of a resumed run
+    report = LoopProgress(cfg.train.epochs, start_epoch, desc="csq", unit="epoch", log_format=log_format,
+                          enabled=progress and main)  # fmt: skip
+    for epoch in range(start_epoch, cfg.train.epochs):
+        searching = epoch < cfg.train.ticket
+        temp = temperature(epoch, cfg.train.ticket, cfg.train.final_temperature, cfg.train.initial_temperature)
+        set_temperature(model, temp)
+        set_phase(model, "search" if searching else "hard")
+        if epoch == cfg.train.ticket and epoch > 0 and searched:
+            # ranks bits by what they do to the task (256 streamed images: 1,024 at 224 x 224 would take 600 MB)
+            batch = fixed_batch(train_src, seed=cfg.train.seed, n=256 if inputs.streamed else 1024)
+            last = temperature(epoch - 1, cfg.train.ticket, cfg.train.final_temperature, cfg.train.initial_temperature)
+            repairs += hand_over(model, geometry, budget, batch, ste=ste, temperatures=(last, temp),
+                                 step_rule=cfg.train.finetune_step, from_search=cfg.train.finetune_init == "search",
+                                 loss_fn=loss_fn)  # fmt: skip
+            if ste:  # a fresh optimizer (and learning-rate schedule) for the shadow weights
+                optimizer = make_optimizer(
+                    model, cfg.train.optimizer, cfg.train.finetune_learning_rate, cfg.train.weight_decay, finetune=True
+                )
+        for _, layer in csq_layers(model):  # the fine-tune's first half keeps calibrating the activation ranges
+            layer.act.calibrating = (
+                searched
+                and ste
+                and cfg.train.ticket <= epoch < cfg.train.ticket + (cfg.train.epochs - cfg.train.ticket + 1) // 2
+            )
+        te = time.perf_counter()
+        steps_done, total_steps, base_lr = schedule.at(epoch)
+        try:
+            stats = train_epoch(
+                net, train_src, optimizer=optimizer, regularizer=regularizer, geometry=geometry,
+                batch_size=cfg.data.batch_size, seed=cfg.train.seed, epoch=epoch, steps_done=steps_done,
+                total_steps=total_steps, base_lr=base_lr,
+                searching=searching and epoch < cfg.train.ticket - cfg.train.settle_epochs,
+                autocast=torch.bfloat16 if cfg.train.amp == "bf16" else None, loss_fn=loss_fn,
+                step_progress=report.step_bars,
+            )  # fmt: skip
+        except TrainingDiverged as exc:
+            raise UserError(f"{exc}; {where_to_restart(out, epoch)}") from None
+        with torch.no_grad():
+            cost = float(budget.cost(geometry, hard_bits(model)))
+        avg = average_bits(model)
+        row = {
+            "epoch": epoch,
+            "phase": "search" if searching else "hard",
+            "temperature": temp,
+            "train_loss": stats.loss,
+            "train_acc": stats.acc,
+            **_test_metric(model, test_src, loss_fn, main),
+            "cost": cost,
+            "budget": budget.value,
+            "cost_over_budget": cost / budget.value,
+            "avg_weight_bits": avg["weighted"],
+            "avg_weight_bits_unweighted": avg["unweighted"],
+            "mean_act_bits": float(np.mean([la.act_bits() for _, la in csq_layers(model)])),
+            "reg_coefficient": stats.reg_coefficient,
+            "seconds": time.perf_counter() - te,
+        }
+        rows.append(row)
+        if not main:
+            continue
+        report.update(epoch_fields(row, plain=report.plain), label=f"{epoch} ({epoch + 1}/{cfg.train.epochs})")
+        write_text(out / "metrics.csv", _csv_text(rows))
+        save_checkpoint(
+            out, config=cfg_dict, epoch=epoch + 1, model=model.state_dict(), optimizer=optimizer.state_dict(),
+            rng=rng_state(), metrics=rows, repairs=repairs, train_seconds=time.perf_counter() - t0,
+        )  # fmt: skip
+    report.close()
+    summary = None
+    if main:
+        model = distributed.from_sync_batchnorm(model)
+        summary = finish_run(cfg, out, model, geometry, budget, inputs, repairs, time.perf_counter() - t0,
+                          loss_warnings(rows, inputs.n_outputs if loss_fn is None else None))  # fmt: skip
+    return distributed.broadcast_object(summary)  # every rank returns rank 0's summary
+
+
+def _test_metric(model, test_src, loss_fn, main: bool) -> dict[str, float]:
+    """The per-epoch test column: accuracy (classification) or the task loss (any other loss)."""
+    if not main:
+        return {"test_acc": float("nan")}
+    if loss_fn is None:
+        return {"test_acc": evaluate(model, test_src)}
+    return {"test_acc": float("nan"), "test_loss": evaluate_loss(model, test_src, loss_fn)}
+
+
+def finish_run(cfg, out: Path, model, geometry, budget, inputs: TrainInputs, repairs, train_seconds,
+            pending: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Hard-threshold everything, enforce the budget, write precisions, exact model and summary."""
+    test_src, loss_fn = inputs.test_src, inputs.loss_fn
+
+    def score(m, **kw) -> float | None:  # accuracy; None for another loss (then test_loss says it)
+        return evaluate(m, test_src, **kw) if loss_fn is None else None
+
+    set_temperature(
+        model,
+        temperature(cfg.train.epochs, cfg.train.ticket, cfg.train.final_temperature, cfg.train.initial_temperature),
+    )
+    set_phase(model, "hard")
+    if cfg.searched:
+        repairs = repairs + [dataclasses.asdict(s) for s in repair_to_budget(model, geometry, budget)]
+    hard_acc = score(model)
+    set_phase(model, "relaxed")
+    soft_acc = score(model)
+    set_phase(model, "hard")
+    model = model.cpu()
+    exact = to_exact(model).double()
+    exact_acc = score(exact, dtype=torch.float64)
+    test_loss = evaluate_loss(exact, test_src, loss_fn or torch.nn.functional.cross_entropy, dtype=torch.float64)
+    spec = {"name": cfg.model.name, "kwargs": cfg.model.kwargs, "input_shape": list(inputs.input_shape),
+            "n_classes": inputs.n_outputs}  # fmt: skip
+    if inputs.save_architecture:  # a model the zoo cannot rebuild: its traced float skeleton travels with the run
+        save_architecture(out / ARCHITECTURE_NAME, inputs.float_model(), inputs.input_shape, inputs.n_outputs)
+        spec["architecture"] = ARCHITECTURE_NAME
+    precisions = precisions_dict(model, spec, cfg.quant.weight_step, cfg.quant.max_bits)
+    found = [*inputs.warnings, *run_warnings(pending or [], exact_acc, spec["n_classes"], soft_acc)]
+    run = {
+        "model": cfg.model.name,
+        "dataset": inputs.dataset or cfg.data.dataset,
+        "epochs": cfg.train.epochs,
+        "seed": cfg.train.seed,
+        "method": "qat" if cfg.train.qat else "uniform" if cfg.train.uniform else "csq",
+        "exportable": cfg.quant.weight_step == "pow2" and not Precisions.of(precisions).full_precision,
+    }
+    scores = {"test_acc": exact_acc, "test_loss": test_loss, "hard_model_test_acc": hard_acc, "soft_test_acc": soft_acc}
+    summary = summary_record(model, geometry, budget, precisions, scores=scores, repairs=repairs, run=run,
+                             train_seconds=train_seconds, warnings=found)  # fmt: skip
+    write_precisions(out / "precisions.json", precisions)
+    torch_save(out / "exact_model.pt", exact_state(model, precisions))
+    # summary.json last, with the digests of the pair it describes: export checks that the pair is this run's
+    if inputs.save_test_data:  # what `csq-hw export` checks the firmware on (the user's data has no name)
+        x, y = zip(*test_src.batches(sequential_plan(len(test_src), 1024)), strict=True)
+        atomic_write(out / TEST_DATA_NAME, lambda f: np.savez(f, x_test=torch.cat(x).cpu().numpy(),
+                                                                 y_test=torch.cat(y).cpu().numpy()))  # fmt: skip
+    pair = ["precisions.json", "exact_model.pt", *([ARCHITECTURE_NAME] if inputs.save_architecture else [])]
+    summary["files"] = {name: sha256_file(out / name) for name in pair}
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def _csv_text(rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV, columns in first-seen order (what ``pandas.DataFrame(rows).to_csv(index=False)`` writes; kept
+    free of pandas so that ``import csq_hw`` stays light)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

@@ -1,0 +1,317 @@
+"""One explicit CSQ training loop: temperature schedule, budget term, hard phase, evaluation.
+
+Schedules (pure functions of the epoch, so a resumed run repeats an uninterrupted one exactly):
+
+* temperature ``T(e) = T_0 (T_final / T_0)^(e / E_ticket)``, constant within an epoch (CSQ reference code: T_0 = 1);
+* learning rate: cosine from ``lr`` to 0 over all epochs, per step;
+* data order: a permutation drawn from a generator seeded by ``(seed, epoch)``; under DDP every rank draws the
+  same permutation and trains on its slice of each global batch (:mod:`csq_hw.runtime.distributed`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cost_models import LayerBits, LayerGeometry
+from csq_hw.data.source import SampleSource, TensorSource, as_sample_source, sequential_plan
+from csq_hw.errors import TrainingDiverged
+from csq_hw.quant.layer_bits import hard_bits, soft_bits
+from csq_hw.quant.layers import csq_layers
+from csq_hw.runtime import distributed
+from csq_hw.runtime.progress import step_bar
+from csq_hw.train.budget import BudgetRegularizer
+
+#: ``loss_fn(output (B, ...), target (B, ...)) -> scalar tensor``, e.g. ``torch.nn.functional.mse_loss``
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+__all__ = [
+    "LossFn",
+    "evaluate_loss",
+    "as_source",
+    "fixed_batch",
+    "fixed_batch_loss",
+    "batch_loss",
+    "recalibrate_activations",
+    "temperature",
+    "lr_at",
+    "make_optimizer",
+    "EpochStats",
+    "train_epoch",
+    "evaluate",
+    "batch_order",
+]
+
+
+def temperature(epoch: int, ticket: int, final: float, initial: float = 1.0) -> float:
+    """``T_0 (T_final / T_0)^(epoch / ticket)``: T_0 (1 in the paper) at epoch 0, ``final`` at the ticket epoch,
+    growing on afterwards."""
+    if ticket <= 0:
+        return float(final)
+    return float(initial) * (float(final) / float(initial)) ** (epoch / ticket)
+
+
+def lr_at(step: int, total_steps: int, base_lr: float) -> float:
+    """Cosine decay from ``base_lr`` (step 0) towards 0 (step ``total_steps``)."""
+    return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
+
+
+def make_optimizer(
+    model: nn.Module, name: str, lr: float, weight_decay: float, finetune: bool = False
+) -> torch.optim.Optimizer:
+    """Adam or SGD (momentum 0.9). Mask and gate logits get no weight decay (it would pull them to the
+    threshold), unlike the reference code (pitfall 8).
+
+    ``finetune=False`` (the search): every trainable parameter but the fine-tune shadow weights.
+    ``finetune=True`` (straight-through fine-tune, plain QAT): the shadow weights and every parameter outside the
+    bit-plane machinery (biases, BatchNorm, float layers); planes, masks, gates and steps stay frozen.
+    """
+    layers = [la for _, la in csq_layers(model)]
+    search_only = {id(p) for la in layers for p in la.search_parameters()}
+    finetune_only = {id(p) for la in layers for p in la.finetune_parameters()}
+    undecayed = {id(p) for la in layers for p in la.mask_parameters() + la.step_parameters()}
+    decay, no_decay = [], []
+    for p in model.parameters():  # module order, so that a checkpoint's optimizer state lines up
+        if not p.requires_grad:
+            continue
+        if id(p) in (search_only if finetune else finetune_only):
+            continue
+        (no_decay if id(p) in undecayed else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, foreach=True)
+    return torch.optim.Adam(groups, lr=lr, foreach=True)
+
+
+def batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The sample order of one epoch, reproducible from ``(seed, epoch)``."""
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def hard_state_key(model: nn.Module) -> tuple:
+    """Everything the exact bits depend on: the signs of all mask/gate logits and the activation signedness."""
+    parts = [la.selection_key() for _, la in csq_layers(model)]
+    signs = tuple(int(la.act_signed) for _, la in csq_layers(model))
+    return (torch.cat(parts).cpu().numpy().tobytes(), signs) if parts else ((), signs)
+
+
+def _on_cpu(bits: dict[str, LayerBits]) -> dict[str, LayerBits]:
+    """Soft bits moved (differentiably) to the CPU, where the cost models build their constants; the 0-dim
+    cost they return adds to a CUDA loss."""
+    return {
+        name: dataclasses.replace(b, **{f.name: getattr(b, f.name).cpu() for f in dataclasses.fields(b)
+                                        if torch.is_tensor(getattr(b, f.name))})
+        for name, b in bits.items()
+    }  # fmt: skip
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    acc: float
+    reg_coefficient: float
+    hard_cost: float
+
+
+def as_source(data: object, y: torch.Tensor | None = None) -> SampleSource:
+    """``data`` itself when it is a :class:`~csq_hw.data.SampleSource`, ``TensorSource(data, y)`` for tensors, and
+    a DataLoader (map-style), Dataset or ``(x, y)`` pair through :func:`~csq_hw.data.source.as_sample_source`."""
+    if isinstance(data, torch.Tensor):
+        if y is None:
+            raise TypeError("pass labels y with a tensor x")
+        return TensorSource(data, y)
+    if hasattr(data, "batches") and hasattr(data, "__len__"):
+        return data  # type: ignore[return-value]
+    return as_sample_source(data, torch.device("cpu"), "data")
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def train_epoch(
+    model: nn.Module,
+    data: SampleSource | torch.Tensor,
+    y: torch.Tensor | None = None,
+    *,
+    optimizer: torch.optim.Optimizer,
+    regularizer: BudgetRegularizer | None,
+    geometry: Sequence[LayerGeometry],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    steps_done: int,
+    total_steps: int,
+    base_lr: float,
+    searching: bool,
+    autocast: torch.dtype | None = None,
+    loss_fn: LossFn | None = None,
+    step_progress: bool = False,
+) -> EpochStats:
+    """One pass over the training samples: a :class:`~csq_hw.data.SampleSource`, or tensors ``data`` (N,
+    *input_shape) and ``y`` (N,) int64 on the model's device.
+
+    The global order is :func:`batch_order` ``(N, seed, epoch)``; ``batch_size`` is the global batch: under DDP
+    (``model`` wrapped, process group active) each of the P ranks loads and runs its slice of every global batch and
+    the gradient average equals the one-process gradient; a last batch with fewer samples than ranks is skipped.
+    ``autocast``: run the forward pass under ``torch.autocast(dtype=autocast)`` (CUDA, bfloat16) for the float parts;
+    the bit-plane weights are built in float32 regardless. ``loss_fn(output, target) -> scalar`` (default
+    cross-entropy on integer labels; any other loss, e.g. MSE for regression, makes ``acc`` NaN).
+    ``step_progress``: a nested per-step bar on stderr in an epoch of many steps
+    (:func:`csq_hw.runtime.progress.step_bar`).
+    """
+    source = as_source(data, y)
+    model.train()
+    device = _device_of(model)
+    rank, world = distributed.rank(), distributed.world_size()
+    order = batch_order(len(source), seed, epoch)
+    plan, n_globals = [], []
+    for start in range(0, len(source), batch_size):
+        idx = order[start : start + batch_size]
+        if world > 1:
+            if len(idx) < world:
+                break  # every rank needs at least one sample per step
+            plan.append(distributed.shard(idx, rank, world))
+        else:
+            plan.append(idx)
+        n_globals.append(len(idx))
+    total_loss = correct = seen = 0.0
+    coef = hard_cost = 0.0
+    cost_cache: dict[tuple, float] = {}  # hard bits change only when a mask logit crosses 0
+    batches = step_bar(source.batches(plan, epoch=epoch), len(plan), step_progress, f"epoch {epoch}")
+    for j, (xb, yb) in enumerate(batches):
+        n_global = n_globals[j]
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(steps_done + j, total_steps, base_lr)
+        with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+            logits = model(xb)
+            loss = (loss_fn or F.cross_entropy)(logits.float(), yb)
+        if world > 1 and len(yb) * world != n_global:
+            loss = loss * (len(yb) * world / n_global)  # DDP averages over ranks: make that the global mean
+        if regularizer is not None and searching:
+            key = hard_state_key(model)
+            if key not in cost_cache:
+                with torch.no_grad():
+                    cost_cache[key] = float(regularizer.budget.cost(geometry, hard_bits(model)))
+            hard_cost = cost_cache[key]
+            coef = regularizer.coefficient(hard_cost)
+            soft = soft_bits(model)
+            loss = loss + regularizer(geometry, soft if device.type == "cpu" else _on_cpu(soft), hard_cost)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"loss became {float(loss.detach())} at epoch {epoch}, step {j}; lower --lr or the budget strength",
+                epoch,
+                j,
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total_loss += float(loss.detach()) * n_global / world
+        if loss_fn is None:
+            correct += float((logits.detach().argmax(1) == yb).sum())
+        seen += n_global / world
+    total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen], device)
+    acc = correct / seen if loss_fn is None else float("nan")
+    return EpochStats(total_loss / seen, acc, coef, hard_cost)
+
+
+def fixed_batch(
+    data: SampleSource | torch.Tensor, y: torch.Tensor | None = None, *, seed: int, n: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed random subset of ``n`` training samples, ``(x (n, *input_shape), y (n,))``, the same for a seed."""
+    source = as_source(data, y)
+    idx = batch_order(len(source), seed, -1)[:n]
+    return next(iter(source.batches([idx])))
+
+
+@torch.no_grad()
+def recalibrate_activations(model: nn.Module, x: torch.Tensor) -> None:
+    """Set every activation quantizer's range from one batch ``x`` (its running maximum restarts at the batch
+    maximum; signedness kept). The rest of the model stays in eval mode (BatchNorm statistics untouched)."""
+    quants = [la.act for _, la in csq_layers(model)]
+    was = model.training
+    model.eval()
+    for q in quants:
+        q.restart_calibration()
+        q.train()
+        q.calibrating = True
+    try:
+        model(x)
+    finally:
+        for q in quants:
+            q.calibrating = False
+        model.train(was)
+
+
+def fixed_batch_loss(
+    model: nn.Module, data: SampleSource | torch.Tensor, y: torch.Tensor | None = None, *, seed: int, n: int = 1024
+):
+    """A closure returning the mean cross-entropy of ``model`` (eval mode, no grad) on a fixed random subset of
+    ``n`` training samples (loaded once): what the budget repair uses to rank bits."""
+    return batch_loss(model, *fixed_batch(data, y, seed=seed, n=n))
+
+
+def batch_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, loss_fn: LossFn | None = None):
+    """A closure returning the mean loss (``loss_fn``, default cross-entropy) of ``model`` (eval mode, no grad) on
+    the batch ``(xb, yb)``."""
+
+    @torch.no_grad()
+    def loss() -> float:
+        was = model.training
+        model.eval()
+        value = float((loss_fn or F.cross_entropy)(model(xb).float(), yb))
+        model.train(was)
+        return value
+
+    return loss
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: SampleSource | torch.Tensor,
+    y: torch.Tensor | None = None,
+    batch_size: int = 1024,
+    dtype: torch.dtype | None = None,
+) -> float:
+    """Top-1 accuracy of ``model`` in eval mode on a source or on tensors ``(data, y)``; ``dtype``: cast the inputs
+    (and move them to the model's device), e.g. float64 for the exact model."""
+    source = as_source(data, y)
+    was = model.training
+    model.eval()
+    device = _device_of(model)
+    correct = 0
+    for xb, yb in source.batches(sequential_plan(len(source), batch_size)):
+        if dtype is not None:
+            xb, yb = xb.to(device, dtype), yb.to(device)
+        correct += int((model(xb).argmax(1) == yb).sum())
+    model.train(was)
+    return correct / max(len(source), 1)
+
+
+@torch.no_grad()
+def evaluate_loss(
+    model: nn.Module,
+    data: SampleSource,
+    loss_fn: LossFn,
+    batch_size: int = 1024,
+    dtype: torch.dtype | None = None,
+) -> float:
+    """Mean ``loss_fn`` of ``model`` in eval mode over a source (per-batch means weighted by batch size)."""
+    was = model.training
+    model.eval()
+    device = _device_of(model)
+    total = 0.0
+    for xb, yb in data.batches(sequential_plan(len(data), batch_size)):
+        if dtype is not None:
+            xb, yb = xb.to(device, dtype), yb.to(device, dtype if yb.is_floating_point() else yb.dtype)
+        total += float(loss_fn(model(xb), yb)) * len(xb)
+    model.train(was)
+    return total / max(len(data), 1)
