@@ -227,3 +227,23 @@ def test_export_prints_its_steps(tmp_path, capsys):
               f"bit-exact: 0 mismatches / {report['samples']} samples"]  # fmt: skip
     assert [next(i for i, line in enumerate(steps) if w in line) for w in wanted] == list(range(len(wanted)))
     assert "compiling its C simulation with g++" in steps[3]  # hls4ml writes and compiles in one call
+
+
+def test_float_warm_start_reports_each_epoch(capsys):
+    import torch
+
+    from csq_hw.train.pretrain import pretrain_float
+
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 4), torch.arange(40) % 3
+    model = torch.nn.Linear(4, 3)
+    pretrain_float(model, x, y, epochs=2, lr=0.01, batch_size=16, seed=0, progress=True, log_format="plain")
+    lines = capsys.readouterr().err.splitlines()
+    # 40 samples in batches of 16: 3 steps an epoch; one line per epoch with its mean loss
+    assert [line.split(": loss ")[0] for line in lines] == [
+        "float warm start: epoch 1/2",
+        "float warm start: epoch 2/2",
+    ]
+    assert all(float(line.split(": loss ")[1]) > 0 for line in lines)
+    pretrain_float(model, x, y, epochs=1, lr=0.01, batch_size=16, seed=0)  # progress off by default
+    assert capsys.readouterr().err == ""

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from csq_hw.data.source import SampleSource
+from csq_hw.runtime.progress import LoopProgress, step_bar
 from csq_hw.train.trainer import LossFn, as_source, batch_order, lr_at
 
 __all__ = ["pretrain_float"]
@@ -28,11 +29,15 @@ def pretrain_float(
     batch_size: int,
     seed: int,
     loss_fn: LossFn | None = None,
+    progress: bool = False,
+    log_format: str = "bar",
 ) -> nn.Module:
     """Train ``model`` (float) in place with Adam and per-step cosine decay for ``epochs`` epochs; returns it.
 
     ``data``: a :class:`~csq_hw.data.SampleSource`, or a (N, *input_shape) float tensor on the model's device with
-    labels ``y`` (N,) int64. ``loss_fn``: the task loss (default cross-entropy).
+    labels ``y`` (N,) int64. ``loss_fn``: the task loss (default cross-entropy). ``progress``: on stderr, a bar
+    over the warm-start epochs (``log_format="bar"``, with per-step bars in long epochs) or one line per epoch
+    (``"plain"``), each with the epoch's mean training loss.
     """
     if epochs <= 0:
         return model
@@ -42,14 +47,20 @@ def pretrain_float(
     steps_per_epoch = -(-n // batch_size)
     total = steps_per_epoch * epochs
     model.train()
+    report = LoopProgress(epochs, desc="float warm start", unit="epoch", log_format=log_format, enabled=progress)
     for epoch in range(epochs):
         order = batch_order(n, seed + 7919, epoch)  # a stream distinct from the CSQ epochs
         plan = [order[start : start + batch_size] for start in range(0, n, batch_size)]
-        for j, (xb, yb) in enumerate(source.batches(plan, epoch=epoch)):
+        batches = step_bar(source.batches(plan, epoch=epoch), len(plan), report.step_bars, f"warm start {epoch}")
+        loss_sum = torch.zeros((), device=next(model.parameters()).device)
+        for j, (xb, yb) in enumerate(batches):
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch * steps_per_epoch + j, total, lr)
             loss = (loss_fn or F.cross_entropy)(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            loss_sum += loss.detach()
+        report.update({"loss": f"{float(loss_sum) / len(plan):.4f}"})  # one host sync per epoch
+    report.close()
     return model

@@ -200,6 +200,8 @@ def _train(
             batch_size=cfg.data.batch_size,
             seed=cfg.train.seed,
             loss_fn=loss_fn,
+            progress=progress and distributed.is_main(),
+            log_format=log_format,
         )
     model, geometry, budget = build_csq_model(cfg, start, inputs.input_shape, full_precision, inputs.float_model)
     for _, layer in csq_layers(model):  # bit planes stored in plane_dtype (Adam states follow); weights in float32
