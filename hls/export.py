@@ -30,16 +30,22 @@ from csq_hw.errors import UserError
 from csq_hw.handoff.precision_types import Precisions
 from csq_hw.runtime.progress import StepLog
 
+from .build import BuildSteps, build_project
 from .check import check_inputs, compare, merge, write_report
-from .config import BUILD_TOOLS, RF_RULE_BACKENDS, ExportOptions, hls4ml_config, planned_types
+from .config import CSIM_COMPILERS, ExportOptions
 from .costs import cost_estimates
+from .export_report import cost_agreement_of, project_files
+from .hls4ml_config import hls4ml_config, layer_settings
+from .layer_overrides import resolve_overrides
+from .planned_types import planned_types
 from .reference import reference_forward
-from .reuse import check_effective, check_reuse_factor
+from .reuse import check_effective, check_reuse_factors
 from .run_check import check_accuracy
 from .run_files import load_run
 from .staging import StagedProject
+from .testbench import DEFAULT_TB_SAMPLES, write_vectors
 
-__all__ = ["ExportResult", "export", "export_model", "build_project"]
+__all__ = ["ExportResult", "export", "export_model", "build_project", "BuildSteps"]
 
 
 @dataclass
@@ -98,11 +104,13 @@ def export_model(
     out_dir: str | Path,
     x_test: np.ndarray,
     options: ExportOptions | None = None,
-    build: bool = False,
+    build: bool | BuildSteps = False,
     y_test: np.ndarray | None = None,
     summary: dict[str, Any] | None = None,
     run_checks: dict[str, bool] | None = None,
     progress: bool | StepLog = False,
+    tb_samples: int = DEFAULT_TB_SAMPLES,
+    source: str | None = None,
 ) -> ExportResult:
     """Export an exact model (see :func:`export`; this entry takes the loaded pieces, e.g. for tests).
 
@@ -112,14 +120,16 @@ def export_model(
         out_dir: the project directory (an existing project there is replaced once the new one passed its check;
             a project that fails lands in ``<out_dir>.failed`` and ``out_dir`` stays as it was).
         x_test: test inputs (N, *input_shape); the check adds x2, x4 and out-of-range random inputs.
-        options: backend, io type, strategy, reuse factor, part, clock.
-        build: run the vendor flow after the check (needs the vendor tool on PATH).
+        options: backend, io type, strategy, reuse factor, part, clock, project name, per-layer overrides.
+        build: run the vendor flow after the check (``True``: HLS synthesis; a :class:`BuildSteps` for more).
         y_test: labels (N,) of ``x_test`` when it is the run's whole test split: the firmware's accuracy on it
             must equal ``summary['test_acc']``.
         summary: the run's ``summary.json`` (None: no accuracy to compare with).
         run_checks: which pair checks :func:`hls.run_files.load_run` could make (recorded in the report).
         progress: print each step (convert, write, compile, C-simulation check) on stderr with the seconds since
             the export started; a :class:`csq_hw.runtime.progress.StepLog` to continue one.
+        tb_samples: test vectors written to ``tb_data/`` for the vendor testbench (the first test samples).
+        source: where the exact model comes from (recorded in ``hls4ml_config.yml`` instead of the pickled model).
     """
     step = progress if isinstance(progress, StepLog) else StepLog("export", enabled=bool(progress))
     options = options or ExportOptions()
@@ -127,16 +137,37 @@ def export_model(
     options.check_model({la.op for la in typed.layers})
     if len(x_test) == 0:
         raise UserError("no test inputs to check the firmware on; give at least one sample")
-    if shutil.which("g++") is None:
-        raise UserError("export compiles the C simulation with g++, which is not on PATH; install a C++ compiler "
-                        "(e.g. apt install g++ or conda install gxx) and export again")  # fmt: skip
+    if isinstance(tb_samples, bool) or int(tb_samples) != tb_samples or tb_samples < 0:
+        raise UserError(f"--tb-samples {tb_samples!r}; give the number of test vectors to write (0 for none)")
+    _check_compiler(options)
     with StagedProject(out_dir) as stage:
-        result = _export_staged(model, precisions, stage, x_test, options, y_test, summary, run_checks, step)
+        result = _export_staged(model, precisions, stage, x_test, options, y_test, summary, run_checks, step,
+                                int(tb_samples), source)  # fmt: skip
     step(f"{result.verdict.split(' (')[0]}; project in {result.out_dir}")
     if build and result.passed:
         step(f"running synthesis ({options.backend}; the vendor flow takes minutes to hours)")
-        build_project(result)
+        build_project(result, build if isinstance(build, BuildSteps) else BuildSteps())
     return result
+
+
+def _firmware_layout(x: np.ndarray, options: ExportOptions) -> np.ndarray:
+    """The inputs as the firmware takes them: channels-first as in PyTorch (``full``: hls4ml transposes inside), or
+    channels-last (``internal``: the model is converted, its inputs are not) for (N, C, L) and (N, C, H, W)."""
+    if options.channels_last == "internal" and x.ndim >= 3:
+        return np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    return x
+
+
+def _check_compiler(options: ExportOptions) -> None:
+    compiler = CSIM_COMPILERS[options.backend]
+    if shutil.which(compiler) is not None:
+        return
+    if options.backend == "oneAPI":
+        raise UserError("backend oneAPI compiles the C simulation of the bit-exact check with Intel's icpx (oneAPI "
+                        "DPC++/C++ compiler) and cmake, and icpx is not on PATH; install the Intel oneAPI Base "
+                        "Toolkit and run 'source /opt/intel/oneapi/setvars.sh', or use --backend Vitis")  # fmt: skip
+    raise UserError("export compiles the C simulation with g++, which is not on PATH; install a C++ compiler "
+                    "(e.g. apt install g++ or conda install gxx) and export again")  # fmt: skip
 
 
 def _export_staged(
@@ -149,6 +180,8 @@ def _export_staged(
     summary: dict[str, Any] | None,
     run_checks: dict[str, bool] | None,
     step: StepLog,
+    tb_samples: int,
+    source: str | None,
 ) -> ExportResult:
     out_dir = stage.path
     typed = Precisions.of(precisions)
@@ -165,36 +198,48 @@ def _export_staged(
         y_torch = model.double()(torch.from_numpy(x_all)).numpy()
     model.float()
     geometry = _geometry(model, precisions, shape)
-    if options.backend in RF_RULE_BACKENDS:
-        check_reuse_factor(geometry, options.reuse_factor)
     t_ref = time.perf_counter() - t0
 
     from . import hls4ml_handlers as handlers
 
     hls_module = handlers.to_hls_module(model, shape)
     names = handlers.fx_names(hls_module)
-    mac_layers = [names[f"{la.name}.layer"] for la in typed.layers]
+    layer_names = {la.name: names[f"{la.name}.layer"] for la in typed.layers}
+    settings = layer_settings(options, list(layer_names.values()),
+                              resolve_overrides(options.layer_overrides, layer_names, options.backend))  # fmt: skip
+    by_run_name = {run: settings[hls]["ReuseFactor"] for run, hls in layer_names.items()}
+    check_reuse_factors(geometry, by_run_name, options.backend)
+    x_fw = _firmware_layout(x_all, options)
+    n_tb = min(tb_samples, len(x_test))
+    tb = write_vectors(out_dir, x_fw[:n_tb], ref.codes[:n_tb] * 2.0**-ref.f) if n_tb else (None, None)
     log = io.StringIO()
     t1 = time.perf_counter()
     step(f"converting to hls4ml ({options.backend}, {options.io_type}, {options.strategy}, reuse factor "
-         f"{options.reuse_factor}, {len(mac_layers)} layers)")  # fmt: skip
+         f"{options.reuse_factor}, {len(layer_names)} layers)")  # fmt: skip
     with contextlib.redirect_stdout(log):
-        cfg = hls4ml_config(hls_module, shape, options, mac_layers)
+        cfg = hls4ml_config(hls_module, shape, options, settings)
         hls_model = handlers.hls4ml.converters.convert_from_pytorch_model(
             hls_module,
             hls_config=cfg,
             output_dir=str(out_dir),
-            project_name="csq_prj",
+            project_name=options.project_name,
+            input_data_tb=None if tb[0] is None else str(tb[0]),
+            output_data_tb=None if tb[1] is None else str(tb[1]),
             backend=options.backend,
             io_type=options.io_type,
             clock_period=options.clock_ns,
             **({"part": options.part} if options.part else {}),
         )
-    rf = check_effective(hls_model, {n: options.reuse_factor for n in mac_layers})
+    # the yml is read back with yaml.safe_load (hls4ml's parse_yaml_config, link_existing_project): no pickled model
+    written = hls_model.config.config
+    written["PytorchModel"] = source or "csq-hw exact model (not saved with the project)"
+    if isinstance(written.get("InputShape"), tuple):  # yaml would write a !!python/tuple, which safe_load refuses
+        written["InputShape"] = [list(written["InputShape"])]  # the list-of-shapes form hls4ml also reads
+    rf = check_effective(hls_model, {n: s["ReuseFactor"] for n, s in settings.items()})
     try:
         with contextlib.redirect_stdout(log):
-            step(f"writing the project (staged next to {stage.target}) and compiling its C simulation with g++ "
-                 "(5-50 s)")  # fmt: skip
+            step(f"writing the project (staged next to {stage.target}) and compiling its C simulation with "
+                 f"{CSIM_COMPILERS[options.backend]} (5-50 s)")  # fmt: skip
             hls_model.compile()  # write() + g++ of the C simulation
     except Exception as exc:
         (out_dir / "hls4ml.log").write_text(log.getvalue())
@@ -202,19 +247,18 @@ def _export_staged(
         first = errors[0] if errors else str(exc)
         failed = stage.keep_failed()
         raise UserError(
-            f"the C simulation did not compile with g++ ({options.backend}, {options.io_type}): {first}; the "
+            f"the C simulation did not compile ({options.backend}, {options.io_type}): {first}; the "
             f"project is in {failed} (full log in {failed / 'hls4ml.log'}); {stage.target} is as it was"
         ) from None
     t_compile = time.perf_counter() - t1
     step(f"C simulation on {len(x_all):,} inputs, compared bit for bit with the integer reference")
-    y_csim = np.asarray(hls_model.predict(x_all), dtype=np.float64)
+    y_csim = np.asarray(hls_model.predict(x_fw), dtype=np.float64)
 
     offsets = np.cumsum([0] + [len(v) for v in sets.values()])
     split = lambda y: {k: y[a:b] for k, a, b in zip(sets, offsets[:-1], offsets[1:], strict=True)}  # noqa: E731
     ref_parts = {k: dataclasses.replace(ref, codes=v) for k, v in split(ref.codes).items()}
     csim = merge({k: compare(ref_parts[k], v) for k, v in split(y_csim.reshape(len(x_all), -1)).items()})
     torch_cmp = merge({k: compare(ref_parts[k], v) for k, v in split(y_torch.reshape(len(x_all), -1)).items()})
-    layer_names = {la.name: names[f"{la.name}.layer"] for la in typed.layers}
     bit_exact = csim["mismatches"] == 0 and torch_cmp["mismatches"] == 0
     run_check: dict[str, Any] = {**(run_checks or {}), "summary": summary is not None, "accuracy": None}
     refused = None
@@ -224,6 +268,9 @@ def _export_staged(
         except UserError as exc:
             refused = str(exc)
             run_check["error"] = refused
+    saved = _save_fml(hls_model, out_dir / f"{options.project_name}.fml", log, stage.target)
+    part = hls_model.config.get_config_value("Part")
+    costs = cost_estimates(geometry, precisions, model, shape)
     report: dict[str, Any] = {
         "format": "csq-hw/hls-report",
         "version": 1,
@@ -235,13 +282,17 @@ def _export_staged(
         "output_lsb": 2.0**-ref.f,
         "csim": csim,
         "torch": torch_cmp,
-        "options": options.to_dict(),
+        "options": {**options.to_dict(), "part": part},  # the part hls4ml used (its backend default if not given)
+        "part_requested": options.part,
         "model": typed.model.to_dict(),
         "hls_layer_names": layer_names,
+        "layer_settings": settings,
         "reuse_factors": rf,
         "planned_types": planned_types(precisions, geometry),
         "types": _types(hls_model),
-        "costs": cost_estimates(geometry, precisions, model, shape),
+        "costs": costs,
+        "cost_agreement": cost_agreement_of(summary, costs),
+        "files": {**project_files(options.project_name, n_tb), **saved},
         "seconds": {"reference": round(t_ref, 3), "write_compile": round(t_compile, 3)},
     }
     (out_dir / "hls4ml.log").write_text(log.getvalue())
@@ -255,20 +306,27 @@ def _export_staged(
     return ExportResult(where, report, hls_model)
 
 
-def build_project(result: ExportResult) -> None:
-    """Run the vendor flow (synthesis) on an exported project; :class:`UserError` if the vendor tool is missing."""
-    options = ExportOptions(**result.report["options"])
-    hls_model, out_dir = result.hls_model, result.out_dir
-    tool = BUILD_TOOLS[options.backend]
-    if shutil.which(tool) is None:
-        raise UserError(
-            f"--build needs {tool!r} on PATH ({options.backend} backend) and it is not installed; the project in "
-            f"{out_dir} is written and its C simulation checked; run synthesis where the vendor tools are"
-        )
-    if options.backend == "Quartus":
-        hls_model.build(synth=True)
-    else:
-        hls_model.build(csim=False, synth=True)
+def _save_fml(hls_model: Any, path: Path, log: io.StringIO, final_dir: Path) -> dict[str, Any]:
+    """``hls_model.save(path)``, reopened by ``hls4ml.converters.load_saved_model``; a failure is recorded, not raised.
+
+    Saved with ``OutputDir`` = the project's final place (a reopened model compiles there) and without the test
+    vectors: hls4ml 1.3.0's ``serialize_model`` looks for ``InputData`` one level too high and leaves the vectors
+    out, while ``deserialize_model`` then expects them (they stay in ``tb_data/``). hls4ml 1.3.0 cannot serialize
+    a ``FixedPointQuantizer`` left in the graph (its ``mask_kbi`` is a tuple of arrays), as in the ResNets, where
+    one quantizer feeds a conv and a shortcut: then there is no ``.fml`` and the report says why.
+    """
+    config = hls_model.config.config
+    saved = {key: config.get(key) for key in ("OutputDir", "InputData", "OutputPredictions")}
+    config.update(OutputDir=str(final_dir), InputData=None, OutputPredictions=None)
+    try:
+        with contextlib.redirect_stdout(log):
+            hls_model.save(str(path))
+    except Exception as exc:  # noqa: BLE001 - an optional file of the project; the report says why it is missing
+        path.unlink(missing_ok=True)
+        return {"saved_model": None, "saved_model_error": f"hls4ml save() failed: {type(exc).__name__}: {exc}"}
+    finally:
+        config.update(saved)
+    return {}
 
 
 def export(
@@ -276,27 +334,35 @@ def export(
     out_dir: str | Path,
     backend: str = "Vitis",
     io_type: str = "io_parallel",
-    strategy: str = "Latency",
+    strategy: str | None = None,
     reuse_factor: int = 1,
     part: str | None = None,
     clock_ns: float = 5.0,
-    build: bool = False,
+    build: bool | BuildSteps = False,
     max_samples: int | None = None,
     dataset: str | None = None,
     data_dir: str | None = None,
     progress: bool = False,
+    project_name: str | None = None,
+    channels_last: str = "full",
+    layer_overrides: dict[str, dict[str, Any]] | None = None,
+    tb_samples: int = DEFAULT_TB_SAMPLES,
 ) -> ExportResult:
     """Write, compile and bit-exact-check an hls4ml project for a trained run.
 
     Args:
         run_dir: a run directory (``precisions.json``, ``exact_model.pt``, ``config.toml``).
         out_dir: where to write the hls4ml project; ``csq_report.json`` lands there too.
-        backend, io_type, strategy, reuse_factor, part, clock_ns: see :class:`hls.config.ExportOptions`.
-        build: run synthesis afterwards (needs the vendor tool; without it a clear :class:`UserError`).
+        backend, io_type, strategy, reuse_factor, part, clock_ns, project_name, channels_last, layer_overrides: see
+            :class:`hls.config.ExportOptions` (``layer_overrides``: e.g. from
+            :func:`hls.layer_overrides.load_layer_overrides`).
+        build: run the vendor flow afterwards (``True``: HLS synthesis; :class:`BuildSteps` for csim, cosim, IP
+            export, logic synthesis); needs the vendor tool, without it a clear :class:`UserError`.
         max_samples: check only the first N test samples (default: all; with N the accuracy is not compared).
         dataset, data_dir: check on this data set instead of the one the run's config.toml names.
         progress: print each step on stderr (load and check the run, reference, convert, write, compile, C-simulation
             check with its sample count), each with the seconds since the export started.
+        tb_samples: test vectors for the vendor testbench in ``tb_data/`` (default 200; 0: none).
 
     Returns:
         The :class:`ExportResult` (``.passed``, ``.verdict``, ``.report``).
@@ -305,7 +371,9 @@ def export(
         >>> result = export("runs/digits", "prj/digits")  # doctest: +SKIP
         >>> print(result.verdict)  # doctest: +SKIP
     """
-    options = ExportOptions(backend, io_type, strategy, reuse_factor, part, clock_ns)
+    options = ExportOptions(backend, io_type, strategy, reuse_factor, part, clock_ns,
+                            project_name or ExportOptions.project_name, channels_last,
+                            layer_overrides or {})  # fmt: skip
     if max_samples is not None and (isinstance(max_samples, bool) or int(max_samples) != max_samples
                                     or max_samples < 1):  # fmt: skip
         raise UserError(f"--max-samples {max_samples!r}; give a positive number of test samples (or leave it out)")
@@ -318,8 +386,9 @@ def export(
     x, y = run.test_set()
     if max_samples is not None and max_samples < len(x):
         x, y = x[:max_samples], None
+    source = str((Path(run_dir) / "exact_model.pt").resolve())
     return export_model(run.model, run.precisions, out_dir, x, options, build=build, y_test=y, summary=summary,
-                        run_checks=run.checks, progress=step)  # fmt: skip
+                        run_checks=run.checks, progress=step, tb_samples=tb_samples, source=source)  # fmt: skip
 
 
 def _trained_on(run: Any) -> str | None:

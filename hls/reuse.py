@@ -1,41 +1,30 @@
-"""Reuse-factor validity, checked before conversion and read back after it.
+"""Reuse-factor validity, asked of hls4ml before conversion and read back after it.
 
 hls4ml (1.3.0) replaces an invalid ``ReuseFactor`` by the closest valid one and only prints a WARNING
-(``fpga_backend.py::set_closest_reuse_factor``). Here an invalid value is an error that lists the valid ones.
-The rule reproduced from ``FPGABackend._validate_reuse_factor`` for a layer with ``n_in`` inputs per product
-and ``n_out`` outputs (Dense: in/out features; Conv: ``in_channels * prod(kernel)`` and ``out_channels``)::
-
-    multiplier_limit = ceil(n_in * n_out / min(n_in, rf))
-    valid = (multiplier_limit % n_out == 0 or rf >= n_in)
-            and (rf % n_in == 0 or rf < n_in)
-            and (n_in * n_out) % rf == 0
+(``FPGABackend.set_closest_reuse_factor``). Here an invalid value is an error that lists the valid ones. The valid
+values come from hls4ml itself, ``get_backend(name).get_valid_reuse_factors(n_in, n_out)``, so the check follows
+hls4ml when its rule changes. ``n_in``/``n_out`` are the layer's multiplication as hls4ml counts it
+(``get_layer_mult_size``): Dense: in/out features; Conv: ``in_channels * prod(kernel)`` and ``out_channels``.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from cost_models import LayerGeometry
 from csq_hw.errors import UserError
 
-__all__ = ["is_valid_reuse_factor", "valid_reuse_factors", "mult_size", "check_reuse_factor", "check_effective"]
+__all__ = ["valid_reuse_factors", "mult_size", "check_reuse_factors", "check_effective"]
 
 
-def is_valid_reuse_factor(n_in: int, n_out: int, rf: int) -> bool:
-    """hls4ml's validity rule (see the module docstring)."""
-    if rf < 1:
-        return False
-    multiplier_limit = math.ceil((n_in * n_out) / min(n_in, rf))
-    ok = (multiplier_limit % n_out == 0) or rf >= n_in
-    ok = ok and (rf % n_in == 0 or rf < n_in)
-    return ok and (n_in * n_out) % rf == 0
+@lru_cache(maxsize=256)
+def valid_reuse_factors(n_in: int, n_out: int, backend: str = "Vitis") -> tuple[int, ...]:
+    """The reuse factors ``backend``'s hls4ml accepts for an ``n_in`` x ``n_out`` multiplication, ascending."""
+    from .hls4ml_handlers import hls4ml
 
-
-def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
-    """All valid reuse factors, 1 .. n_in * n_out."""
-    return [rf for rf in range(1, n_in * n_out + 1) if is_valid_reuse_factor(n_in, n_out, rf)]
+    return tuple(hls4ml.backends.get_backend(backend).get_valid_reuse_factors(n_in, n_out))
 
 
 def mult_size(geom: LayerGeometry) -> tuple[int, int]:
@@ -49,18 +38,26 @@ def _short(values: Iterable[int], limit: int = 24) -> str:
     return text + (f",... ({len(vals)} in all)" if len(vals) > limit else "")
 
 
-def check_reuse_factor(geometry: Sequence[LayerGeometry], rf: int) -> None:
-    """Raise :class:`UserError` naming the layer and the valid values if ``rf`` is invalid for any layer."""
-    if rf < 1:
-        raise UserError(f"reuse factor {rf} is invalid; it must be a positive integer")
-    bad = [(g, mult_size(g)) for g in geometry if not is_valid_reuse_factor(*mult_size(g), rf)]
-    if bad:
-        g, (n_in, n_out) = bad[0]
-        common = set.intersection(*(set(valid_reuse_factors(*mult_size(x))) for x in geometry))
-        raise UserError(
-            f"reuse factor {rf} is invalid for layer {g.name!r} (n_in={n_in}, n_out={n_out}; valid: "
-            f"{_short(valid_reuse_factors(n_in, n_out))}); valid for every layer: {_short(sorted(common))}"
-        )
+def check_reuse_factors(geometry: Sequence[LayerGeometry], requested: Mapping[str, int], backend: str) -> None:
+    """Raise :class:`UserError` naming the first layer whose requested reuse factor ``backend`` rejects.
+
+    Args:
+        geometry: the Linear/Conv layers (run layer names).
+        requested: ``{run layer name: reuse factor}`` (a layer not named is not checked).
+        backend: hls4ml backend name.
+    """
+    for g in geometry:
+        rf = requested.get(g.name)
+        if rf is None:
+            continue
+        valid = valid_reuse_factors(*mult_size(g), backend)
+        if rf not in valid:
+            n_in, n_out = mult_size(g)
+            common = set.intersection(*(set(valid_reuse_factors(*mult_size(x), backend)) for x in geometry))
+            raise UserError(
+                f"reuse factor {rf} is invalid for layer {g.name!r} (n_in={n_in}, n_out={n_out}; valid: "
+                f"{_short(valid)}); valid for every layer: {_short(sorted(common))}"
+            )
 
 
 def check_effective(hls_model: Any, requested: dict[str, int]) -> dict[str, int]:

@@ -13,10 +13,11 @@ from torch import nn
 from csq_hw.errors import UserError
 from csq_hw.quant.exact import ExactQuantLayer, FixedPointQuant
 from hls.check import check_inputs, compare
-from hls.config import ExportOptions, planned_types
+from hls.config import ExportOptions
+from hls.planned_types import planned_types
 from hls.precision import FixedType, bits_for_int_range
 from hls.reference import Fixed, UnsupportedLayerError, quantize, reference_forward
-from hls.reuse import check_reuse_factor, is_valid_reuse_factor, valid_reuse_factors
+from hls.reuse import check_reuse_factors, valid_reuse_factors
 from hls.run_files import load_run
 
 MODELS = [
@@ -152,12 +153,24 @@ def test_run_contract_errors(tmp_path):
         load_run(tmp_path / "missing")
 
 
-def test_reuse_factor_rule_matches_hls4ml():
+def test_reuse_factors_come_from_hls4ml(monkeypatch):
     hls4ml = pytest.importorskip("hls4ml")
-    backend = hls4ml.backends.get_backend("Vitis")
-    for n_in, n_out in [(16, 64), (64, 32), (9, 8), (72, 16), (5, 3)]:
-        assert valid_reuse_factors(n_in, n_out) == backend.get_valid_reuse_factors(n_in, n_out)
-    assert is_valid_reuse_factor(16, 64, 4) and not is_valid_reuse_factor(16, 64, 3)
+    # hls4ml 1.3's rule for n_in=9, n_out=8 (product 72): rf | 72, and rf < 9 needs ceil(72 / rf) % 8 == 0
+    # (rf = 1: 72, rf = 3: 24 pass; 2: 36, 4: 18, 6: 12, 8: 9 fail), rf >= 9 needs 9 | rf: 9, 18, 36, 72
+    assert valid_reuse_factors(9, 8, "Vitis") == (1, 3, 9, 18, 36, 72)
+    for backend in ("Vivado", "Quartus", "Catapult", "oneAPI"):
+        assert valid_reuse_factors(16, 64, backend) == tuple(
+            hls4ml.backends.get_backend(backend).get_valid_reuse_factors(16, 64)
+        )
+    # the check asks hls4ml, so a changed rule in hls4ml changes what is accepted
+    backend = hls4ml.backends.get_backend("Vivado")
+    monkeypatch.setattr(type(backend), "get_valid_reuse_factors", lambda self, n_in, n_out: [1, 5])
+    valid_reuse_factors.cache_clear()
+    try:
+        assert valid_reuse_factors(9, 8, "Vivado") == (1, 5)
+    finally:
+        monkeypatch.undo()
+        valid_reuse_factors.cache_clear()
 
 
 def test_invalid_reuse_factor_is_an_error():
@@ -166,11 +179,12 @@ def test_invalid_reuse_factor_is_an_error():
     prec = make_precisions("digits-cnn", seed=0)
     model = fill_exact_model(prec, seed=0)
     geometry = _geometry(model, prec, (1, 8, 8))
-    check_reuse_factor(geometry, 1)
+    check_reuse_factors(geometry, {g.name: 1 for g in geometry}, "Vitis")
     with pytest.raises(
         UserError, match=r"reuse factor 5 is invalid for layer '0' \(n_in=9, n_out=8; valid: 1,3,9,18,36,72\)"
     ):
-        check_reuse_factor(geometry, 5)
+        check_reuse_factors(geometry, {g.name: 5 for g in geometry}, "Vitis")
+    check_reuse_factors(geometry, {"0": 3}, "Vitis")  # per layer: only the named layer is checked
 
 
 def test_export_options_validate():

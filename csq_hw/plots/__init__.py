@@ -16,6 +16,8 @@ are labelled with the module names the run records (op and shape below the name)
 * :func:`plot_layer_resources`: LUT/DSP/FF/BRAM per layer, counts or percent of an FPGA part.
 * :func:`plot_device_share`: the model's totals as percent of an FPGA part (``cost_models.fpga_parts``).
 * :func:`plot_cost_curves`: several cost models against one swept quantity (e.g. uniform bits).
+* :func:`plot_estimate_vs_synthesis`: cost estimates against a synthesis report (the table of
+  ``hls.synth_compare.estimate_vs_synthesis``), one point per resource and layer.
 """
 
 from csq_hw.plots.bit_map import BitMap, bit_map, plot_bit_map
@@ -26,6 +28,7 @@ from csq_hw.plots.layer_bits import plot_layer_bits
 from csq_hw.plots.resources import plot_layer_resources
 from csq_hw.plots.run_data import layer_labels, run_layer_costs, run_precisions
 from csq_hw.plots.save import FORMATS, save_figure
+from csq_hw.plots.synthesis import plot_estimate_vs_synthesis
 
 __all__ = [
     "FORMATS",
@@ -36,6 +39,7 @@ __all__ = [
     "plot_bit_map",
     "plot_cost_curves",
     "plot_device_share",
+    "plot_estimate_vs_synthesis",
     "plot_fronts",
     "plot_layer_bits",
     "plot_layer_resources",
