@@ -20,7 +20,8 @@ from csq_hw.quant.exact import ExactAffine, ExactQuantLayer, FixedPointQuant, bu
 from csq_hw.quant.finalize import precisions_dict, to_exact
 from csq_hw.quant.layer_bits import average_bits, hard_bits, soft_bits
 from csq_hw.quant.layers import CSQConv1d, CSQConv2d, CSQLayer, CSQLinear, csq_layers, set_phase, set_temperature
-from csq_hw.train.budget import BudgetRegularizer, fill_to_budget, repair_to_budget, resolve_budget
+from csq_hw.train.budget import BudgetRegularizer, fill_to_budget, repair_to_budget, resolve_budget, resolve_budgets
+from csq_hw.train.budget_set import BudgetSet
 from csq_hw.train.config import TrainConfig, load_config
 from csq_hw.train.csq_model import CSQModel, finalize, prepare, save_run
 from csq_hw.train.train_run import train_run
@@ -39,6 +40,7 @@ __all__ = [
     "ActQuant",
     "BitPlaneWeight",
     "BudgetRegularizer",
+    "BudgetSet",
     "CSQConv1d",
     "CSQConv2d",
     "CSQLayer",
@@ -62,6 +64,7 @@ __all__ = [
     "precisions_dict",
     "repair_to_budget",
     "resolve_budget",
+    "resolve_budgets",
     "set_phase",
     "set_temperature",
     "soft_bits",

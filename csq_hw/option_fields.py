@@ -26,6 +26,7 @@ def option(
     default_text: str | None = None,
     default_factory: Callable[[], Any] | Any = MISSING,
     config: bool = True,
+    list_join: str | None = None,
 ) -> Any:
     """A dataclass field with its documentation.
 
@@ -37,9 +38,11 @@ def option(
         flag: the flat name when it differs from the field name (``model.name`` is ``--model``/``model=``).
         default_text: words for a default that is computed (``None`` meaning "a third of the epochs").
         config: False for fields set by code, never read from TOML or flags.
+        list_join: a string option that TOML may also give as a list of strings, joined with this separator
+            (``budget = ["lut=20000", "latency:bismo=4e4"]`` is ``"lut=20000;latency:bismo=4e4"``).
     """
     meta = {"help": help, "unit": unit, "choices": tuple(choices) if choices else None, "flag": flag,
-            "default_text": default_text, "config": config}  # fmt: skip
+            "default_text": default_text, "config": config, "list_join": list_join}  # fmt: skip
     if default_factory is not MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -55,7 +58,7 @@ class OptionInfo:
         flat: the flat name: ``load_config``/``replace`` keyword and CLI flag (``--`` + dashes), unique in the tree.
         type: the field's annotation as text (``"int"``, ``"float | None"``, ``"int | str"``, ``"dict[str, Any]"``).
         default: the default value (a fresh one from the factory where there is one).
-        help, unit, choices, default_text: from :func:`option`.
+        help, unit, choices, default_text, list_join: from :func:`option`.
     """
 
     section: str
@@ -67,6 +70,7 @@ class OptionInfo:
     unit: str = ""
     choices: tuple[str, ...] | None = None
     default_text: str | None = None
+    list_join: str | None = None
 
     @property
     def cli_flag(self) -> str:
@@ -117,4 +121,4 @@ def _info(section: str, f: dataclasses.Field) -> OptionInfo:
     m = f.metadata
     return OptionInfo(section=section, key=f.name, flat=m.get("flag") or f.name, type=str(f.type),
                       default=_default_of(f), help=m["help"], unit=m.get("unit", ""), choices=m.get("choices"),
-                      default_text=m.get("default_text"))  # fmt: skip
+                      default_text=m.get("default_text"), list_join=m.get("list_join"))  # fmt: skip

@@ -247,3 +247,20 @@ def test_float_warm_start_reports_each_epoch(capsys):
     assert all(float(line.split(": loss ")[1]) > 0 for line in lines)
     pretrain_float(model, x, y, epochs=1, lr=0.01, batch_size=16, seed=0)  # progress off by default
     assert capsys.readouterr().err == ""
+
+
+def test_summary_states_a_disagreeing_pricing(plain_run):
+    from csq_hw.handoff.cost_agreement import cost_agreement
+
+    out, summary, _ = plain_run
+    # a size budget prices the same bits with or without the exact weights: the run's own record agrees
+    assert summary["cost_agreement"]["agree"] and summary["cost_agreement"]["note"] is None
+    b = summary["budget"]
+    agreement = cost_agreement("size", "bit", b["value"], summary["final_cost"],
+                               {"exact weights": 1.5 * summary["final_cost"]})  # fmt: skip
+    other = {**summary, "budgets": [{**summary["budgets"][0], "cost_agreement": agreement}]}
+    lines = summary_lines(other, out)
+    row = next(line for line in lines if line.startswith("size (exact weights)"))
+    assert f"{1.5 * summary['final_cost'] / b['value']:.3f}" in row  # its value over the budget
+    note = next(line for line in lines if line.startswith("note: "))
+    assert note == f"note: {agreement['note']}" and "1.500 x, over the budget" in note

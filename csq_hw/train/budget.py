@@ -29,15 +29,25 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cost_models import Budget, CostModel, LayerBits, LayerGeometry, parse_budget
+from cost_models import Budget, CostModel, LayerBits, LayerGeometry, get_cost_model, parse_budget, split_budget_spec
 from csq_hw.errors import UserError
 from csq_hw.quant.bit_moves import BitMove
 from csq_hw.quant.layer_bits import hard_bits
 from csq_hw.quant.layers import CSQLayer, csq_layers
+from csq_hw.train.budget_set import BudgetSet, as_budget_set, split_constraints
 
 LossFn = Callable[[], float]  # the task loss of the current (hard) model on a fixed batch
 
-__all__ = ["resolve_budget", "BudgetRegularizer", "repair_to_budget", "fill_to_budget", "cost_range", "RepairStep"]
+__all__ = [
+    "resolve_budget",
+    "resolve_budgets",
+    "fixed_bits_budgets",
+    "BudgetRegularizer",
+    "repair_to_budget",
+    "fill_to_budget",
+    "cost_range",
+    "RepairStep",
+]
 
 BitsOf = Callable[[CSQLayer], float]  # a layer -> the bits to price it at
 
@@ -89,26 +99,71 @@ def resolve_budget(spec: str, model: nn.Module, geometry: Sequence[LayerGeometry
     return budget
 
 
-class BudgetRegularizer:
-    """``lambda * ((C_hard - B) / B) * (C_soft / B)``; see the module docstring."""
+def resolve_budgets(spec: str | Sequence[str], model: nn.Module, geometry: Sequence[LayerGeometry]) -> BudgetSet:
+    """Every constraint of ``spec`` (``lut=20000,latency:bismo=4e4``, see
+    :func:`csq_hw.train.budget_set.split_constraints`) resolved and checked reachable, as :func:`resolve_budget`."""
+    return BudgetSet(tuple(resolve_budget(c, model, geometry) for c in split_constraints(spec)))
 
-    def __init__(self, budget: Budget, strength: float) -> None:
-        self.budget = budget
+
+def fixed_bits_budgets(
+    spec: str | Sequence[str], model: nn.Module, geometry: Sequence[LayerGeometry], uniform_bits: int | None = None
+) -> BudgetSet:
+    """For a run without search (uniform bits, plain QAT): each constraint's "budget" is the cost of the model's
+    fixed bits, in its kind's unit (reported only); spec ``KIND=uB`` when weights and activations share the width
+    ``uniform_bits``, else ``KIND=<value>``."""
+    members = []
+    for constraint in split_constraints(spec):
+        kind = split_budget_spec(constraint)[0]
+        cost = get_cost_model(kind)
+        with torch.no_grad():
+            value = float(cost(geometry, hard_bits(model)))
+        label = f"u{uniform_bits}" if uniform_bits is not None else f"{value:g}"
+        members.append(Budget(cost=cost, value=value, spec=f"{kind}={label}"))
+    return BudgetSet(tuple(members))
+
+
+HardCosts = float | Sequence[float]  # one cost per constraint (a float for a single budget)
+
+
+class BudgetRegularizer:
+    """``lambda * sum_k c_k * (C_k,soft / B_k)`` with ``c_k`` from the hard costs (:meth:`BudgetSet.coefficients`);
+    for one budget ``lambda * ((C_hard - B) / B) * (C_soft / B)``, see the module docstring."""
+
+    def __init__(self, budget: Budget | BudgetSet, strength: float) -> None:
+        self.budgets = as_budget_set(budget)
         self.strength = float(strength)
 
-    def coefficient(self, hard_cost: float) -> float:
-        """Sign-switching coefficient: positive (prune) above the budget, negative (grow) below."""
-        return (hard_cost - self.budget.value) / self.budget.value
+    @property
+    def budget(self) -> Budget:
+        """The primary constraint."""
+        return self.budgets.primary
 
-    def __call__(self, geometry: Sequence[LayerGeometry], soft: dict[str, LayerBits], hard_cost: float) -> torch.Tensor:
-        soft_cost = self.budget.cost(geometry, soft)
-        return self.strength * self.coefficient(hard_cost) * soft_cost / self.budget.value
+    def hard_costs(self, geometry: Sequence[LayerGeometry], hard: dict[str, LayerBits]) -> tuple[float, ...]:
+        return self.budgets.costs(geometry, hard)
+
+    def coefficients(self, hard_cost: HardCosts) -> tuple[float, ...]:
+        costs = (hard_cost,) if isinstance(hard_cost, (int, float)) else tuple(hard_cost)
+        return self.budgets.coefficients(costs)
+
+    def coefficient(self, hard_cost: HardCosts) -> float:
+        """The summed coefficients: positive (prune) while a constraint is over, negative (grow) when all are under."""
+        return float(sum(self.coefficients(hard_cost)))
+
+    def __call__(
+        self, geometry: Sequence[LayerGeometry], soft: dict[str, LayerBits], hard_cost: HardCosts
+    ) -> torch.Tensor:
+        term = torch.zeros((), dtype=torch.float64)
+        for c, b in zip(self.coefficients(hard_cost), self.budgets, strict=True):
+            if c != 0.0:
+                term = term + self.strength * c * b.cost(geometry, soft) / b.value
+        return term
 
 
 @dataclass(frozen=True)
 class RepairStep:
     """One change: layer, ``"drop weight"``/``"add weight"``/``"drop act"``/``"add act"``, the weight bit position
-    or the activation's new width, the mask logit that ranked it, and the exact cost after it."""
+    or the activation's new width, the mask logit that ranked it, and the exact cost after it (the primary
+    constraint's; ``costs_after``: every constraint's)."""
 
     layer: str
     kind: str
@@ -116,11 +171,11 @@ class RepairStep:
     logit: float
     cost_after: float
     loss_after: float | None = None
+    costs_after: tuple[float, ...] = ()
 
 
-def _exact_cost(model: nn.Module, geometry: Sequence[LayerGeometry], cost: CostModel) -> float:
-    with torch.no_grad():
-        return float(cost(geometry, hard_bits(model)))
+def _exact_costs(model: nn.Module, geometry: Sequence[LayerGeometry], budgets: BudgetSet) -> tuple[float, ...]:
+    return budgets.costs(geometry, hard_bits(model))
 
 
 def _moves(model: nn.Module, add: bool, every_position: bool = False) -> list[BitMove]:
@@ -129,11 +184,11 @@ def _moves(model: nn.Module, add: bool, every_position: bool = False) -> list[Bi
 
 
 def _try(
-    model: nn.Module, geometry: Sequence[LayerGeometry], budget: Budget, move: BitMove, loss_fn: LossFn | None
-) -> tuple[float, float | None]:
-    """(exact cost, loss or None) after applying ``move``; the model is restored afterwards."""
+    model: nn.Module, geometry: Sequence[LayerGeometry], budgets: BudgetSet, move: BitMove, loss_fn: LossFn | None
+) -> tuple[tuple[float, ...], float | None]:
+    """(exact costs, loss or None) after applying ``move``; the model is restored afterwards."""
     with _layer(model, move).trying(move):
-        after = _exact_cost(model, geometry, budget.cost)
+        after = _exact_costs(model, geometry, budgets)
         loss = loss_fn() if loss_fn is not None else None
     return after, loss
 
@@ -142,34 +197,46 @@ def _layer(model: nn.Module, move: BitMove) -> CSQLayer:
     return getattr(model, "module", model).get_submodule(move.layer)  # the names csq_layers gives (DDP unwrapped)
 
 
-def _step(move: BitMove, cost_after: float, loss_after: float | None) -> RepairStep:
-    return RepairStep(move.layer, move.label, move.target, move.logit, cost_after, loss_after)
+def _step(move: BitMove, costs_after: tuple[float, ...], loss_after: float | None) -> RepairStep:
+    return RepairStep(move.layer, move.label, move.target, move.logit, costs_after[0], loss_after, costs_after)
+
+
+def _saving(budgets: BudgetSet, current: Sequence[float], after: Sequence[float]) -> float:
+    """What a drop saves on the violated constraints, each relative to its budget."""
+    return sum(max(current[k] - after[k], 0.0) / budgets.members[k].value for k in budgets.violated(current))
+
+
+def _spent(budgets: BudgetSet, current: Sequence[float], after: Sequence[float]) -> float:
+    """What an addition spends of the budget it strains most (relative)."""
+    return max(max(a - c, 0.0) / b.value for c, a, b in zip(current, after, budgets, strict=True))
 
 
 def repair_to_budget(
-    model: nn.Module, geometry: Sequence[LayerGeometry], budget: Budget, loss_fn: LossFn | None = None
+    model: nn.Module, geometry: Sequence[LayerGeometry], budget: Budget | BudgetSet, loss_fn: LossFn | None = None
 ) -> list[RepairStep]:
-    """Drop least-useful bits until the exact cost is at or under the budget. Returns what was dropped.
+    """Drop least-useful bits until every exact cost is at or under its budget. Returns what was dropped.
 
     Least useful: with ``loss_fn`` (the task loss of the hard model on a fixed batch), the smallest loss increase per
-    unit of cost saved; without it, the smallest mask logit (ties: the larger saving).
+    unit of cost saved on the violated constraints (each relative to its budget); without it, the smallest mask
+    logit (ties: the larger saving).
     """
+    budgets = as_budget_set(budget)
     steps: list[RepairStep] = []
-    current = _exact_cost(model, geometry, budget.cost)
+    current = _exact_costs(model, geometry, budgets)
     base = loss_fn() if loss_fn is not None else None
-    while current > budget.value:
+    while not budgets.fits(current):
         moves = _moves(model, add=False, every_position=loss_fn is not None)
         if not moves:
             raise UserError(
-                f"cannot reach the budget {budget.spec}: every layer is at its minimum bits "
-                f"(cost {current:g} {budget.cost.unit}); raise the budget"
+                f"cannot reach the budget {budgets.spec}: every layer is at its minimum bits "
+                f"({budgets.describe(current)}); raise the budget"
             )
         scored = []
         for m in moves:
-            after, loss = _try(model, geometry, budget, m, loss_fn)
-            saving = max(current - after, 0.0) / budget.value
+            after, loss = _try(model, geometry, budgets, m, loss_fn)
+            saving = _saving(budgets, current, after)
             per_saving = (loss - base) / saving if loss is not None and saving > 0 else float("inf")
-            key = (m.logit, after) if loss is None else (per_saving, m.logit)
+            key = (m.logit, -saving) if loss is None else (per_saving, m.logit)
             scored.append((key, after, loss, m))
         _, after, loss, move = min(scored, key=lambda s: s[0])
         _layer(model, move).apply_move(move)
@@ -181,33 +248,34 @@ def repair_to_budget(
 def fill_to_budget(
     model: nn.Module,
     geometry: Sequence[LayerGeometry],
-    budget: Budget,
+    budget: Budget | BudgetSet,
     loss_fn: LossFn | None = None,
     spend_all: bool = False,
 ) -> list[RepairStep]:
     """The converse of :func:`repair_to_budget`, run once when the hard phase starts: while some single activation
-    bit (or, for layers that fine-tune shadow weights, weight position) still fits under the budget, add the most
+    bit (or, for layers that fine-tune shadow weights, weight position) still fits under every budget, add the most
     useful one (plane-parametrised weight positions are not revived: see the module docstring). With ``loss_fn``:
-    the largest loss decrease per unit of cost added (never a bit that raises the loss, unless ``spend_all``;
-    neutral ones by logit); without it: the largest gate logit.
+    the largest loss decrease per unit of cost added (the budget it strains most, relative; never a bit that raises
+    the loss, unless ``spend_all``; neutral ones by logit); without it: the largest gate logit.
 
     ``spend_all``: also add bits that raise the fixed-batch loss (the least harmful first), until nothing fits. For
     the straight-through fine-tune, which trains after the fill: a bit more precision is capacity the fine-tune can
     use, and the loss of the not yet fine-tuned model is a poor judge of it (measured on MNIST-1D: without it 1 of 18
     runs ended at 0.939 of its budget)."""
+    budgets = as_budget_set(budget)
     steps: list[RepairStep] = []
-    current = _exact_cost(model, geometry, budget.cost)
+    current = _exact_costs(model, geometry, budgets)
     base = loss_fn() if loss_fn is not None else None
     while True:
         fitting = []
         for m in _moves(model, add=True):
-            after, loss = _try(model, geometry, budget, m, loss_fn)
-            if after > budget.value:
+            after, loss = _try(model, geometry, budgets, m, loss_fn)
+            if not budgets.fits(after):
                 continue
             if loss is None:
-                fitting.append(((-m.logit, after), after, loss, m))
+                fitting.append(((-m.logit, after[0]), after, loss, m))
             elif loss <= base or spend_all:
-                added = max(after - current, 1e-12) / budget.value
+                added = max(_spent(budgets, current, after), 1e-12)
                 fitting.append((((loss - base) / added, -m.logit), after, loss, m))
         if not fitting:
             return steps

@@ -174,7 +174,9 @@ class BudgetOptions:
         "size=u4",
         flag="budget",
         help="KIND=VALUE: VALUE absolute in the cost's unit (size=20000 bit, bops=2e5, lut=3000) or uN, "
-        "the cost at uniform N-bit weights and activations (csq-hw cost --help lists the kinds)",
+        "the cost at uniform N-bit weights and activations (csq-hw cost --help lists the kinds); several "
+        "constraints at once: lut=20000,latency:bismo=4e4 (a TOML list too)",
+        list_join=";",
     )
     strength: float = option(2.0, help="budget term strength lambda")
 
@@ -215,6 +217,8 @@ def check_value(o: OptionInfo, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UserError(f"{where}={value!r} must be a number")
         return float(value)
+    if o.list_join is not None and isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        value = o.list_join.join(value)
     if not isinstance(value, str):
         raise UserError(f"{where}={value!r} must be a string")
     if o.choices and value not in o.choices:

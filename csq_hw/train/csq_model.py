@@ -129,14 +129,16 @@ class CSQModel(nn.Module):
             or self.epoch >= self.cfg.train.ticket - self.cfg.train.settle_epochs
         ):
             return torch.zeros(())
-        with torch.no_grad():
-            hard = float(self.budget.cost(self.geometry, hard_bits(self.module)))
+        hard = self.budget.costs(self.geometry, hard_bits(self.module))  # one per constraint
         return self.regularizer(self.geometry, soft_bits(self.module), hard)
 
     def cost(self) -> float:
-        """The budget's cost at the current hard precisions, in the cost's unit."""
-        with torch.no_grad():
-            return float(self.budget.cost(self.geometry, hard_bits(self.module)))
+        """The (primary) budget's cost at the current hard precisions, in the cost's unit (:meth:`costs`: all)."""
+        return self.costs()[0]
+
+    def costs(self) -> tuple[float, ...]:
+        """Every constraint's cost at the current hard precisions, each in its cost's unit."""
+        return self.budget.costs(self.geometry, hard_bits(self.module))
 
     def optimizer(self, name: str = "adam", lr: float = 0.01, weight_decay: float = 0.0) -> torch.optim.Optimizer:
         """Adam or SGD over what trains now (the search's planes and masks, or the fine-tune's shadow weights)."""

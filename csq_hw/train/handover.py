@@ -19,6 +19,7 @@ from torch import nn
 from cost_models import Budget, LayerGeometry
 from csq_hw.quant.layers import csq_layers, set_phase, set_temperature
 from csq_hw.train.budget import fill_to_budget, repair_to_budget
+from csq_hw.train.budget_set import BudgetSet
 from csq_hw.train.trainer import LossFn, batch_loss, recalibrate_activations
 
 __all__ = ["start_finetune", "hand_over"]
@@ -45,7 +46,7 @@ def start_finetune(
 def hand_over(
     model: nn.Module,
     geometry: Sequence[LayerGeometry],
-    budget: Budget,
+    budget: Budget | BudgetSet,
     batch: tuple[torch.Tensor, torch.Tensor],
     *,
     ste: bool,

@@ -60,8 +60,11 @@ class TrainInputs:
 
 
 def check_budget_kind(spec: str) -> None:
-    """The budget's cost kind exists (its value is checked against the model later); before any data loads."""
-    get_cost_model(split_budget_spec(spec)[0])
+    """Every constraint's cost kind exists (values are checked against the model later); before any data loads."""
+    from csq_hw.train.budget_set import split_constraints
+
+    for constraint in split_constraints(spec):
+        get_cost_model(split_budget_spec(constraint)[0])
 
 
 def _sized(cfg: TrainConfig, sample_shape: tuple[int, ...], n_classes: int) -> TrainConfig:

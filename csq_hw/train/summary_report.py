@@ -12,16 +12,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-import torch
 from torch import nn
 
 from cost_models import Budget, LayerGeometry, get_cost_model
 from cost_models.report import all_costs
+from csq_hw.handoff.cost_agreement import cost_agreement
 from csq_hw.handoff.precision_types import Precisions
 from csq_hw.quant.layer_bits import average_bits, hard_bits
 from csq_hw.text_table import MISSING, column_formatter, is_missing, render_table
+from csq_hw.train.budget_set import BudgetSet, as_budget_set
 
-__all__ = ["layer_rows", "summary_record", "summary_lines", "print_summary"]
+__all__ = ["EXACT_WEIGHTS", "layer_rows", "summary_record", "summary_lines", "print_summary"]
+
+EXACT_WEIGHTS = "exact weights"  # the pricing of the budget's cost model given the exact integer weights
 
 
 def layer_rows(precisions: dict[str, Any], geometry: Sequence[LayerGeometry]) -> list[dict[str, Any]]:
@@ -46,7 +49,7 @@ def layer_rows(precisions: dict[str, Any], geometry: Sequence[LayerGeometry]) ->
 def summary_record(
     model: nn.Module,
     geometry: Sequence[LayerGeometry],
-    budget: Budget,
+    budget: Budget | BudgetSet,
     precisions: dict[str, Any],
     *,
     scores: dict[str, float | None],
@@ -62,18 +65,30 @@ def summary_record(
     ``exportable``. Costs are in each cost model's unit, ``train_seconds`` in seconds.
     """
     bits = hard_bits(model, with_values=True)
-    with torch.no_grad():
-        final_cost = float(budget.cost(geometry, hard_bits(model)))
+    budgets = as_budget_set(budget)
+    finals = budgets.costs(geometry, hard_bits(model))
+    costs = all_costs(geometry, bits)
+    entries = []
+    for b, final in zip(budgets, finals, strict=True):
+        # the budget prices layer widths; the same cost model given the exact weights may price the model otherwise
+        others = {EXACT_WEIGHTS: costs[b.cost.name]} if b.cost.name in costs else {}
+        agreement = cost_agreement(b.cost.name, b.cost.unit, b.value, final, others)
+        entries.append({"cost": b.cost.name, "value": b.value, "unit": b.cost.unit, "spec": b.spec,
+                        "final_cost": final, "cost_over_budget": final / b.value,
+                        "cost_agreement": agreement})  # fmt: skip
+    primary, final_cost = budgets.primary, finals[0]
     return {
         "test_acc": scores["test_acc"],
         "test_loss": scores["test_loss"],
         "metric": "accuracy" if scores["test_acc"] is not None else "loss",
         "hard_model_test_acc": scores["hard_model_test_acc"],
         "soft_test_acc": scores["soft_test_acc"],
-        "costs": all_costs(geometry, bits),
-        "budget": {"cost": budget.cost.name, "value": budget.value, "unit": budget.cost.unit, "spec": budget.spec},
-        "final_cost": final_cost,
-        "cost_over_budget": final_cost / budget.value,
+        "costs": costs,
+        "budget": {"cost": primary.cost.name, "value": primary.value, "unit": primary.cost.unit, "spec": primary.spec},
+        "final_cost": final_cost,  # the primary constraint's; every constraint: "budgets"
+        "cost_over_budget": final_cost / primary.value,
+        "cost_agreement": entries[0]["cost_agreement"],
+        "budgets": entries,
         "avg_weight_bits": average_bits(model),
         "layers": layer_rows(precisions, geometry),
         "repairs": repairs,
@@ -110,17 +125,44 @@ def _scores(summary: dict[str, Any]) -> list[str]:
     return render_table(["result", "value", "unit"], cells, "lrl")
 
 
+def _constraints(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every constraint of the run (a summary written before several were possible has only ``budget``)."""
+    if summary.get("budgets"):
+        return list(summary["budgets"])
+    return [{**summary["budget"], "final_cost": summary["final_cost"], "cost_over_budget": summary["cost_over_budget"],
+             "cost_agreement": summary.get("cost_agreement")}]  # fmt: skip
+
+
 def _costs(summary: dict[str, Any]) -> list[str]:
-    b = summary["budget"]
-    costs = {b["cost"]: summary["final_cost"], **{k: v for k, v in summary["costs"].items() if k != b["cost"]}}
-    units = {b["cost"]: b["unit"], **{k: _unit(k) for k in costs if k != b["cost"]}}
-    values, budgets = list(costs.values()), [b["value"], *[None] * (len(costs) - 1)]
+    names, units, values, budgets, ratios, notes = [], [], [], [], [], []
+    constrained = set()
+    for b in _constraints(summary):  # each constraint first, with its budget and ratio
+        constrained.add(b["cost"])
+        names.append(f"{b['cost']} (budget)")
+        units.append(b["unit"])
+        values.append(b["final_cost"])
+        budgets.append(b["value"])
+        ratios.append(f"{b['cost_over_budget']:.3f}")
+        agreement = b.get("cost_agreement") or {}
+        if agreement.get("note"):  # the same cost priced otherwise, right under its budget row
+            other = agreement["others"][EXACT_WEIGHTS]
+            names.append(f"{b['cost']} ({EXACT_WEIGHTS})")
+            units.append(b["unit"])
+            values.append(other["value"])
+            budgets.append(b["value"])
+            ratios.append(f"{other['value'] / b['value']:.3f}")
+            notes.append(f"note: {agreement['note']}")
+    for name, value in summary["costs"].items():
+        if name not in constrained:
+            names.append(name)
+            units.append(_unit(name))
+            values.append(value)
+            budgets.append(None)
+            ratios.append("")
     value_of, budget_of = column_formatter(values), column_formatter(budgets)
-    ratios = [f"{summary['cost_over_budget']:.3f}", *[""] * (len(costs) - 1)]
-    cells = [[name, units[name], value_of(v), budget_of(w) if w is not None else "", r]
-             for name, v, w, r in zip(costs, values, budgets, ratios, strict=True)]  # fmt: skip
-    cells[0][0] += " (budget)"
-    return render_table(["cost", "unit", "value", "budget", "value/budget"], cells, "llrrr")
+    cells = [[name, unit, value_of(v), budget_of(w) if w is not None else "", r]
+             for name, unit, v, w, r in zip(names, units, values, budgets, ratios, strict=True)]  # fmt: skip
+    return [*render_table(["cost", "unit", "value", "budget", "value/budget"], cells, "llrrr"), *notes]
 
 
 def _layers(summary: dict[str, Any]) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cost_models import Budget, get_cost_model, split_budget_spec, trace_geometry
+from cost_models import trace_geometry
 from csq_hw.data.source import sequential_plan
 from csq_hw.errors import TrainingDiverged, UserError
 from csq_hw.handoff.precision_types import Precisions
@@ -34,7 +34,7 @@ from csq_hw.runtime.atomic_io import atomic_write, sha256_file, torch_save, writ
 from csq_hw.runtime.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from csq_hw.runtime.progress import LoopProgress, check_log_format, epoch_fields
 from csq_hw.runtime.run_lock import DirectoryLock
-from csq_hw.train.budget import BudgetRegularizer, repair_to_budget, resolve_budget
+from csq_hw.train.budget import BudgetRegularizer, fixed_bits_budgets, repair_to_budget, resolve_budgets
 from csq_hw.train.config import TrainConfig, config_to_toml
 from csq_hw.train.handover import hand_over
 from csq_hw.train.lr_schedule import LrSchedule
@@ -100,19 +100,11 @@ def build_csq_model(
     names = {n for n, _ in csq_layers(model)}
     shape = input_shape or input_shape_for(cfg.model.name, cfg.model.kwargs)
     geometry = trace_geometry(model, shape, include=lambda n, _m: n in names)
-    budget = resolve_budget(cfg.budget.spec, model, geometry) if cfg.searched else _uniform_budget(cfg, model, geometry)
-    return model, geometry, budget
-
-
-def _uniform_budget(cfg: TrainConfig, model: torch.nn.Module, geometry: list) -> Budget:
-    """Uniform baseline: no search, so the "budget" is the cost of the model's fixed bits, in the unit of the
-    budget spec's kind (reported only; spec ``KIND=uB`` when weights and activations share the width B)."""
-    kind = split_budget_spec(cfg.budget.spec)[0]
-    cost = get_cost_model(kind)
-    with torch.no_grad():
-        value = float(cost(geometry, hard_bits(model)))
+    if cfg.searched:
+        return model, geometry, resolve_budgets(cfg.budget.spec, model, geometry)
     same = cfg.quant.act_bits == cfg.quant.max_bits
-    return Budget(cost=cost, value=value, spec=f"{kind}=u{cfg.quant.max_bits}" if same else f"{kind}={value:g}")
+    budget = fixed_bits_budgets(cfg.budget.spec, model, geometry, cfg.quant.max_bits if same else None)
+    return model, geometry, budget
 
 
 def train_run(
@@ -286,7 +278,7 @@ def _train(
         except TrainingDiverged as exc:
             raise UserError(f"{exc}; {where_to_restart(out, epoch)}") from None
         with torch.no_grad():
-            cost = float(budget.cost(geometry, hard_bits(model)))
+            costs = budget.costs(geometry, hard_bits(model))
         avg = average_bits(model)
         row = {
             "epoch": epoch,
@@ -295,9 +287,10 @@ def _train(
             "train_loss": stats.loss,
             "train_acc": stats.acc,
             **_test_metric(model, test_src, loss_fn, main),
-            "cost": cost,
-            "budget": budget.value,
-            "cost_over_budget": cost / budget.value,
+            "cost": costs[0],  # the primary constraint's
+            "budget": budget.primary.value,
+            "cost_over_budget": costs[0] / budget.primary.value,
+            "max_cost_over_budget": max(budget.ratios(costs)),  # the constraint nearest to (or most over) its budget
             "avg_weight_bits": avg["weighted"],
             "avg_weight_bits_unweighted": avg["unweighted"],
             "mean_act_bits": float(np.mean([la.act_bits() for _, la in csq_layers(model)])),

@@ -183,8 +183,8 @@ def train_epoch(
             plan.append(idx)
         n_globals.append(len(idx))
     total_loss = correct = seen = 0.0
-    coef = hard_cost = 0.0
-    cost_cache: dict[tuple, float] = {}  # hard bits change only when a mask logit crosses 0
+    coef, hard_costs = 0.0, (0.0,)
+    cost_cache: dict[tuple, tuple[float, ...]] = {}  # hard bits change only when a mask logit crosses 0
     batches = step_bar(source.batches(plan, epoch=epoch), len(plan), step_progress, f"epoch {epoch}")
     for j, (xb, yb) in enumerate(batches):
         n_global = n_globals[j]
@@ -198,12 +198,11 @@ def train_epoch(
         if regularizer is not None and searching:
             key = hard_state_key(model)
             if key not in cost_cache:
-                with torch.no_grad():
-                    cost_cache[key] = float(regularizer.budget.cost(geometry, hard_bits(model)))
-            hard_cost = cost_cache[key]
-            coef = regularizer.coefficient(hard_cost)
+                cost_cache[key] = regularizer.hard_costs(geometry, hard_bits(model))  # one per constraint
+            hard_costs = cost_cache[key]
+            coef = regularizer.coefficient(hard_costs)
             soft = soft_bits(model)
-            loss = loss + regularizer(geometry, soft if device.type == "cpu" else _on_cpu(soft), hard_cost)
+            loss = loss + regularizer(geometry, soft if device.type == "cpu" else _on_cpu(soft), hard_costs)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"loss became {float(loss.detach())} at epoch {epoch}, step {j}; lower --lr or the budget strength",
@@ -219,7 +218,7 @@ def train_epoch(
         seen += n_global / world
     total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen], device)
     acc = correct / seen if loss_fn is None else float("nan")
-    return EpochStats(total_loss / seen, acc, coef, hard_cost)
+    return EpochStats(total_loss / seen, acc, coef, hard_costs[0])
 
 
 def fixed_batch(
