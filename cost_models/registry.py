@@ -140,8 +140,8 @@ def parse_budgets(
     """Parse several constraints at once: one :class:`Budget` per ``KIND=VALUE``, each resolved as
     :func:`parse_budget` does (a model meets them when every cost is at or under its value).
 
-    The trainer takes one budget today (``--budget``, :func:`csq_hw.train.budget.resolve_budget`); this parses a
-    list for callers that check several costs, and for training against several budgets at once (planned).
+    The trainer takes several the same way (``--budget lut=20000,latency:bismo=4e4``, resolved and checked per
+    constraint by ``csq_hw.train.budget.resolve_budgets``).
     """
     return [parse_budget(s, geometry, bits_at) for s in specs]
 

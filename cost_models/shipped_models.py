@@ -1,8 +1,8 @@
 """The shipped cost models by public name: :data:`SHIPPED`, which :mod:`cost_models.registry` registers first.
 
 ``size``, ``size:span``, ``bops``, ``bops-uniq``, ``ebops``, ``latency:{stripes,loom,bismo,bitfusion}`` (and
-``latency:NAME,bN,ns``), ``latency:table=PATH``, ``lut``, ``dsp``, ``ff``, ``bram`` (and ``lut:resource,rf4,...``),
-``energy`` (and ``energy:dram``).
+``latency:NAME,bN,ns`` with accelerator parameters such as ``dm16,dk256,dn16,bw256``), ``latency:table=PATH``,
+``lut``, ``dsp``, ``ff``, ``bram`` (and ``lut:resource,rf4,...``), ``energy`` (and ``energy:dram``).
 """
 
 from __future__ import annotations

@@ -94,3 +94,30 @@ def test_run_wrong_schema(tmp_path, capsys):
     assert "version 2; this csq-hw reads 'csq-hw/precisions' version 1 only" in capsys.readouterr().err
     assert main(["cost", "--run", str(tmp_path / "nowhere")]) == 2
     assert "precisions.json not found" in capsys.readouterr().err
+
+
+def test_regimes_table_json_and_errors(capsys):
+    # digits-cnn at 4 bits on BISMO with a narrow interface: per-layer terms, a regime per layer, totals that match
+    # the cost table's
+    assert main(["cost", "--model", "digits-cnn", "--bits", "4", "--regimes", "--cost", "latency:bismo,bw8",
+                 "--cost", "bops", "--json"]) == 0  # fmt: skip
+    data = json.loads(capsys.readouterr().out)["regimes"]
+    assert list(data) == ["latency:bismo,bw8"]  # bops has no regimes and is left out
+    entry = data["latency:bismo,bw8"]
+    layers = {k: v for k, v in entry["layers"].items() if k != "TOTAL"}
+    assert sum(entry["counts"].values()) == len(layers) and entry["unit"] == "cycle"
+    assert all(v["regime"] in ("compute", "weight", "activation") for v in layers.values())
+    for v in layers.values():
+        assert v["total [cycle]"] == pytest.approx(max(v["compute [cycle]"] + v["fill [cycle]"],
+                                                       v["weight [cycle]"] + v["activation [cycle]"]))  # fmt: skip
+    assert main(["cost", "--model", "digits-cnn", "--bits", "4", "--cost", "latency:bismo,bw8", "--json"]) == 0
+    costs = json.loads(capsys.readouterr().out)["costs"]
+    assert entry["layers"]["TOTAL"]["total [cycle]"] == pytest.approx(costs["TOTAL"]["latency:bismo,bw8 [cycle]"])
+    # the default: every accelerator, as aligned tables with the regime counts under each
+    assert main(["cost", "--model", "jet-mlp", "--bits", "6", "--regimes"]) == 0
+    out = capsys.readouterr().out
+    for acc in ("stripes", "loom", "bismo", "bitfusion"):
+        assert f"regimes (latency:{acc}): compute" in out
+    assert main(["cost", "--model", "jet-mlp", "--bits", "6", "--regimes", "--cost", "bops"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--regimes needs a latency:ACCELERATOR cost" in err and "\n" not in err

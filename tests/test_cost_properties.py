@@ -122,3 +122,33 @@ def test_lut_changes_regime_at_dsp_threshold():
     above = {g.name: LayerBits(t(8), t(6), t(8)) for g in geometry}
     assert float(dsp(geometry, below)) == 0 and float(dsp(geometry, above)) > 0
     assert float(lut(geometry, above)) != float(lut(geometry, below))
+
+
+def _grouped_geometry():
+    # a conv, a depthwise conv (groups = channels), a grouped conv (2 groups) and a dense layer
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1, groups=4),
+                        nn.Conv2d(4, 6, 1, groups=2), nn.Flatten(), nn.Linear(6 * 5 * 5, 3))  # fmt: skip
+    return trace_geometry(net, (2, 5, 5))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_contract_on_depthwise_and_grouped_layers(name):
+    # gradcheck at non-integer bits, and monotone: one more bit in every width never lowers the cost
+    geometry = _grouped_geometry()
+    assert [g.groups for g in geometry] == [1, 4, 2, 1]
+    model = _model(name)
+    w = torch.tensor([5.3, 3.6, 4.4, 2.7], dtype=torch.float64, requires_grad=True)
+    a = torch.tensor([6.7, 4.2, 3.3, 5.5], dtype=torch.float64, requires_grad=True)
+    s = torch.tensor([5.4, 6.45, 4.6, 3.1], dtype=torch.float64, requires_grad=True)
+
+    def f(w, a, s):
+        return model(geometry, _bits(geometry, w.unbind(), a.unbind(), s.unbind()))
+
+    assert torch.autograd.gradcheck(f, (w, a, s), eps=1e-6, atol=1e-5, rtol=1e-5)
+    t = lambda v: torch.tensor(float(v), dtype=torch.float64)  # noqa: E731
+    for lo_bits in [(2, 3, 2), (4, 4, 5), (5, 6, 6)]:
+        lo = model(geometry, {g.name: LayerBits(t(lo_bits[0]), t(lo_bits[1]), t(lo_bits[2])) for g in geometry})
+        hi = model(geometry, {g.name: LayerBits(t(lo_bits[0] + 1), t(lo_bits[1] + 1), t(lo_bits[2] + 1))
+                              for g in geometry})  # fmt: skip
+        if name not in NOT_MONOTONE_IN_SPAN:
+            assert float(hi) >= float(lo), lo_bits

@@ -96,7 +96,7 @@ def test_cost_table_of_a_run_is_readable(plain_run, capsys):
             if name == "op":
                 continue
             values = [c for c in cells if c != "-"]
-            styles = {("fixed", FIXED.match(c)["dec"] or "") if FIXED.match(c) else ("eng" if ENG.match(c) else c)
+            styles = {("fixed", len(FIXED.match(c)["dec"] or "")) if FIXED.match(c) else ("eng" if ENG.match(c) else c)
                       for c in values}  # fmt: skip
             assert len(styles) == 1, (name, cells)  # one style and one number of decimals per column
             assert all(len(line) < end or line[end - 1] != " " for line in block[2:])  # right-aligned numbers
@@ -264,3 +264,14 @@ def test_summary_states_a_disagreeing_pricing(plain_run):
     assert f"{1.5 * summary['final_cost'] / b['value']:.3f}" in row  # its value over the budget
     note = next(line for line in lines if line.startswith("note: "))
     assert note == f"note: {agreement['note']}" and "1.500 x, over the budget" in note
+
+
+def test_cost_of_a_run_says_which_pricing_is_the_guarantee(plain_run, capsys):
+    out, summary, _ = plain_run
+    assert main(["cost", "--run", str(out)]) == 0
+    note = " ".join(line.strip() for line in capsys.readouterr().err.splitlines())  # on stderr, wrapped at 120
+    final = summary["final_cost"]
+    assert note == (f"note: the budget size=u3 is guaranteed at its own pricing (layer widths: {final:,.6g} bit); "
+                    "this table prices with the exact weights")  # fmt: skip
+    meta = json.loads(_cost(capsys, "--run", str(out), "--format", "json"))["meta"]
+    assert meta["pricing_notes"] == [note.removeprefix("note: ")]

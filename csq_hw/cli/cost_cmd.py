@@ -5,6 +5,7 @@ Examples::
     csq-hw cost --model jet-mlp --bits 6                 # 6-bit weights and activations, every built-in model
     csq-hw cost --model jet-mlp --bits 6,8 --cost bops --cost latency:bismo --cost lut
     csq-hw cost --run runs/jet-bops --json               # a trained run (precisions.json), machine-readable
+    csq-hw cost --model jet-mlp --bits 4 --regimes --cost latency:bismo,b16   # per-layer latency terms and regime
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
+import textwrap
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 
-from cost_models import LayerBits, trace_geometry
+from cost_models import LayerBits, LayerGeometry, trace_geometry
 from cost_models.report import cost_table, default_report_models
 from csq_hw.errors import UserError
 from csq_hw.handoff.precision_types import Precisions
@@ -40,6 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="KIND",
         help="cost model (repeatable), e.g. bops, latency:bismo, lut:resource,rf4; default: all built-ins",
+    )
+    p.add_argument(
+        "--regimes",
+        action="store_true",
+        help="instead of the cost table: per layer, the latency terms (compute, fill, weight load, activation "
+        "stream) and the binding regime of each latency:ACCELERATOR model among --cost (default: all four)",
     )
     p.add_argument(
         "--layer-widths",
@@ -124,10 +134,69 @@ def run(args: argparse.Namespace) -> int:
     if args.run is not None and args.bits:
         raise UserError("--bits applies to --model; a run's bits come from its precisions.json")
     geometry, bits, meta = _from_run(args) if args.run is not None else _from_model(args)
+    if args.regimes:
+        print(render_regimes(geometry, bits, meta, args.cost, args.format))
+        return 0
     names = args.cost or default_report_models()
     table = cost_table(geometry, bits, names)
+    notes = _pricing_notes(args.run, meta) if args.run is not None else []
+    if notes and args.format == "json":
+        meta = {**meta, "pricing_notes": notes}
     print(render_costs(table, meta, args.format))
+    if notes and args.format in ("table", "md"):  # on stderr: stdout stays the table
+        for n in notes:
+            print(textwrap.fill(f"note: {n}", width=120, subsequent_indent="  "), file=sys.stderr)
     return 0
+
+
+def _pricing_notes(run: Path, meta: dict) -> list[str]:
+    """Which pricing is the guarantee, and where the run's own record says another pricing disagrees."""
+    try:
+        summary = json.loads((Path(run) / "summary.json").read_text())
+    except (OSError, ValueError):
+        return []
+    single = {"final_cost": summary.get("final_cost"), "cost_agreement": summary.get("cost_agreement")}
+    entries = summary.get("budgets") or ([summary["budget"] | single] if isinstance(summary.get("budget"), dict)
+                                         else [])  # fmt: skip
+    how = "the exact weights" if meta.get("exact_weights") else "the layer widths"
+    notes = []
+    for b in entries:
+        if b.get("final_cost") is None:
+            continue
+        notes.append(f"the budget {b.get('spec', b['cost'])} is guaranteed at its own pricing (layer widths: "
+                     f"{b['final_cost']:,.6g} {b.get('unit', '')}); this table prices with {how}")  # fmt: skip
+        note = (b.get("cost_agreement") or {}).get("note")
+        if note:
+            notes.append(note)
+    return notes
+
+
+def render_regimes(geometry: Sequence[LayerGeometry], bits: Mapping[str, LayerBits], meta: dict,
+                   names: list[str] | None, fmt: str = "table") -> str:  # fmt: skip
+    """``--regimes``: one :func:`cost_models.regimes.regime_table` per accelerator latency model among ``names``
+    (default: ``latency:stripes``, ``latency:loom``, ``latency:bismo``, ``latency:bitfusion``), each followed by
+    its regime counts; ``json``: ``{"meta": meta, "regimes": {model: {"counts": {...}, "layers": {...}}}}``."""
+    from cost_models.accelerators import ACCELERATORS
+    from cost_models.regimes import accelerator_models, regime_counts, regime_table
+
+    models = accelerator_models(names or [f"latency:{a}" for a in ACCELERATORS])
+    if not models:
+        raise UserError(f"--regimes needs a latency:ACCELERATOR cost (e.g. --cost latency:bismo,b16); got "
+                        f"{', '.join(names or [])}")  # fmt: skip
+    tables = [(m, regime_table(m, geometry, bits)) for m in models]
+    if fmt == "json":
+        out = {m.name: {"accelerator": m.acc.summary(), "batch": m.batch, "unit": m.unit, "counts": regime_counts(t),
+                        "layers": json.loads(render_costs(t, {}, "json"))["costs"]} for m, t in tables}  # fmt: skip
+        return json.dumps({"meta": meta, "regimes": out}, indent=1)
+    blocks = []
+    for model, table in tables:
+        counts = ", ".join(f"{r} {n}" for r, n in regime_counts(table).items())
+        head = {**meta, "cost": model.name, "accelerator": model.acc.summary(), "batch": model.batch}
+        if fmt == "csv":
+            blocks.append(f"# {model.name}: {counts}\n" + render_costs(table, head, "csv"))
+        else:
+            blocks.append(render_costs(table, head, fmt) + f"\nregimes ({model.name}): {counts}")
+    return "\n\n".join(blocks)
 
 
 def render_costs(table, meta: dict, fmt: str = "table", max_width: int = 120) -> str:

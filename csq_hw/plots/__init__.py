@@ -16,6 +16,8 @@ are labelled with the module names the run records (op and shape below the name)
 * :func:`plot_layer_resources`: LUT/DSP/FF/BRAM per layer, counts or percent of an FPGA part.
 * :func:`plot_device_share`: the model's totals as percent of an FPGA part (``cost_models.fpga_parts``).
 * :func:`plot_cost_curves`: several cost models against one swept quantity (e.g. uniform bits).
+* :func:`plot_layer_regimes`: per-layer latency on a bit-serial accelerator, coloured by the binding term (the table
+  of :func:`cost_models.regimes.regime_table`), each term marked.
 * :func:`plot_estimate_vs_synthesis`: cost estimates against a synthesis report (the table of
   ``hls.synth_compare.estimate_vs_synthesis``), one point per resource and layer.
 """
@@ -25,6 +27,7 @@ from csq_hw.plots.cost_curves import plot_cost_curves
 from csq_hw.plots.device_share import device_totals, plot_device_share
 from csq_hw.plots.fronts import plot_fronts
 from csq_hw.plots.layer_bits import plot_layer_bits
+from csq_hw.plots.regimes import plot_layer_regimes
 from csq_hw.plots.resources import plot_layer_resources
 from csq_hw.plots.run_data import layer_labels, run_layer_costs, run_precisions
 from csq_hw.plots.save import FORMATS, save_figure
@@ -42,6 +45,7 @@ __all__ = [
     "plot_estimate_vs_synthesis",
     "plot_fronts",
     "plot_layer_bits",
+    "plot_layer_regimes",
     "plot_layer_resources",
     "run_layer_costs",
     "run_precisions",
