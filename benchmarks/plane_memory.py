@@ -3,57 +3,77 @@
     python benchmarks/plane_memory.py [--model resnet20] [--max-bits 8] [--device cpu|cuda] [--batch-size 128]
 
 For ``plane_dtype`` float32 and bfloat16 (and ``amp`` off/bf16 on CUDA) one Adam training step is run and the
-script reports, per quantized weight:
+script reports, per quantized weight (bytes):
 
-* ``planes``: bytes of the plane parameters p, n (2N values per weight);
-* ``grads``: their gradients; ``adam``: Adam's exp_avg and exp_avg_sq for them;
-* ``saved``: bytes autograd keeps for the backward pass of the weight construction (sigmoids of the planes etc.,
-  counted with ``torch.autograd.graph.saved_tensors_hooks``; float32 whatever the plane dtype);
+* ``planes``: the plane parameters p, n (2N values per weight); ``grads``: their gradients; ``adam``: Adam's
+  exp_avg and exp_avg_sq for them;
+* ``saved``: what autograd keeps between forward and backward for the weight construction, counted with
+  ``torch.autograd.graph.saved_tensors_hooks`` over storages that are not the module's own parameters or buffers
+  (a saved parameter costs nothing extra), for the fused operation the layers use now (``fused``) and for the
+  unfused composition it replaced (``before``: ``CSQLayer.reference_weight``, the code path before issue #17,
+  measured in the same run);
+* ``= before`` and ``= now``: planes + grads + adam + saved, with the composed and the fused construction;
 * on CUDA ``peak``: ``torch.cuda.max_memory_allocated`` of the training step (forward, backward, Adam step,
-  batch ``--batch-size``), and ``peak_float``: the same for the float model (no bit planes), both per weight.
+  batch ``--batch-size``), and ``float model``: the same for the float model (no bit planes), both per weight.
+
+Layers are read through their public interface (``plane_parameters``, ``set_plane_dtype``, ``weight``,
+``reference_weight``, ``weight_shape``).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
-def _build(model_name: str, max_bits: int, plane_dtype: str, device: torch.device):
-    from csq_hw.quant.bitplane_weight import BitPlaneWeight
+def _build(model_name: str, max_bits: int, plane_dtype: str, device: torch.device) -> tuple[nn.Module, list]:
+    from csq_hw.quant.layers import csq_layers
     from csq_hw.train.config import TrainConfig
     from csq_hw.train.train_run import build_csq_model
 
     cfg = TrainConfig.from_flat(model=model_name, max_bits=max_bits, budget="size=u4", plane_dtype=plane_dtype)
     model, _, _ = build_csq_model(cfg)
-    planes = [m for m in model.modules() if isinstance(m, BitPlaneWeight)]
-    for m in planes:
-        m.pos.data, m.neg.data = m.pos.data.to(getattr(torch, plane_dtype)), m.neg.data.to(getattr(torch, plane_dtype))
-    return model.to(device), planes
+    layers = [layer for _, layer in csq_layers(model)]
+    for layer in layers:
+        layer.set_plane_dtype(getattr(torch, plane_dtype))
+    return model.to(device), layers
+
+
+def saved_bytes(model: nn.Module, build: Callable[[], list[torch.Tensor]]) -> int:
+    """Bytes of the storages autograd saves while ``build()`` runs, the model's own parameters and buffers (saved
+    without a copy) excluded."""
+    own = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in own:
+            saved[ptr] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        weights = build()
+    del weights
+    return sum(saved.values())
 
 
 def measure(model_name: str, max_bits: int, plane_dtype: str, device: torch.device, batch: int, amp: bool) -> dict:
     from csq_hw.train.trainer import make_optimizer
     from csq_hw.zoo.models import model_info
 
-    model, planes = _build(model_name, max_bits, plane_dtype, device)
-    n_weights = sum(m.pos[0].numel() for m in planes)
+    model, layers = _build(model_name, max_bits, plane_dtype, device)
+    n_weights = sum(math.prod(layer.weight_shape) for layer in layers)
     opt = make_optimizer(model, "adam", 1e-3, 0.0)
     info = model_info(model_name)
     x = torch.randn(batch, *info.input_shape, device=device)
     y = torch.randint(0, info.n_classes, (batch,), device=device)
-
-    saved: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        weights = [m() for m in planes]
-    del weights
+    saved_now = saved_bytes(model, lambda: [layer.weight for layer in layers])
+    saved_before = saved_bytes(model, lambda: [layer.reference_weight() for layer in layers])
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -62,7 +82,7 @@ def measure(model_name: str, max_bits: int, plane_dtype: str, device: torch.devi
     loss.backward()
     opt.step()
     peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else None
-    plane_params = [p for m in planes for p in (m.pos, m.neg)]
+    plane_params = [p for layer in layers for p in layer.plane_parameters()]
     nbytes = lambda ts: sum(t.numel() * t.element_size() for t in ts)  # noqa: E731
     states = [v for p in plane_params for v in opt.state[p].values() if torch.is_tensor(v) and v.dim() > 0]
     out = {
@@ -72,9 +92,11 @@ def measure(model_name: str, max_bits: int, plane_dtype: str, device: torch.devi
         "planes": nbytes(plane_params) / n_weights,
         "grads": nbytes([p.grad for p in plane_params]) / n_weights,
         "adam": nbytes(states) / n_weights,
-        "saved": sum(saved.values()) / n_weights,
+        "saved": saved_now / n_weights,
+        "saved_before": saved_before / n_weights,
     }
-    out["total_counted"] = out["planes"] + out["grads"] + out["adam"] + out["saved"]
+    stored = out["planes"] + out["grads"] + out["adam"]
+    out["total"], out["total_before"] = stored + out["saved"], stored + out["saved_before"]
     if peak is not None:
         out["peak"] = peak / n_weights
     return out
@@ -98,7 +120,7 @@ def float_peak(model_name: str, device: torch.device, batch: int, n_weights: int
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="resnet20")
     p.add_argument("--max-bits", dest="max_bits", type=int, default=8)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -111,9 +133,9 @@ def main() -> None:
     print(f"{args.model}, N = {args.max_bits}, {device}, batch {args.batch_size}: bytes per quantized weight")
     for plane_dtype, amp in combos:
         r = measure(args.model, args.max_bits, plane_dtype, device, args.batch_size, amp)
-        line = (f"  planes {plane_dtype:<8} amp {'bf16' if amp else 'off ':<4}  planes {r['planes']:6.1f}  "
-                f"grads {r['grads']:6.1f}  adam {r['adam']:6.1f}  saved {r['saved']:6.1f}  "
-                f"= {r['total_counted']:6.1f}")  # fmt: skip
+        line = (f"  planes {plane_dtype:<8} amp {'bf16' if amp else 'off ':<4}  planes {r['planes']:5.1f}  "
+                f"grads {r['grads']:5.1f}  adam {r['adam']:5.1f}  saved {r['saved_before']:5.1f} before, "
+                f"{r['saved']:5.2f} fused  = {r['total_before']:5.1f} before, {r['total']:5.1f} now")  # fmt: skip
         if "peak" in r:
             fp = float_peak(args.model, device, args.batch_size, r["n_weights"], amp)
             line += f"  | peak {r['peak']:7.1f}  (float model {fp:6.1f})"

@@ -1,11 +1,18 @@
-"""CSQ training-step time / float training-step time, measured in one run (goal: <= 2.0 on CPU).
+"""CSQ training-step time / float training-step time, measured in one run (goal: <= 2.0).
 
 Usage:
-    python benchmarks/step_time.py [--steps 200] [--threads 2]
+    python benchmarks/step_time.py [--steps 200] [--threads 2] [--compile]     # CPU: jet MLP, digits CNN/MLP
+    python benchmarks/step_time.py --device cuda [--compile]                    # GPU: ResNet-20, CIFAR shapes
 
-For each model, the float model and its CSQ version (search phase, size budget term on, the full training step of
-``csq_hw.train.trainer.train_epoch``) are timed alternately over the same batches; the script prints the median step
-times and their ratio. Timings on a shared machine are noisy: compare ratios, not absolute times.
+For each model, the float model and its CSQ version (search phase, size budget term on) take one training step
+each, alternately, on the same batch: the float step is forward, cross-entropy, backward and a foreach Adam step;
+the CSQ step is the step of ``csq_hw.train.trainer.train_epoch`` (the same forward/loss function, the hard-state
+key and the cached exact cost, the soft bits and the budget term, the finiteness check, Adam as the trainer builds
+it, the loss summed on the device). Printed: median step times (ms) and their ratio. ``--compile`` adds both steps
+with the forward pass through ``torch.compile`` (inductor; what ``--compile`` does in training), compiled before
+the timing starts, and the ratios compiled CSQ / eager float and compiled CSQ / compiled float. On CUDA every
+timed step ends with ``torch.cuda.synchronize()``. Timings on a shared machine are noisy: compare ratios from one
+run, not absolute times across runs.
 """
 
 from __future__ import annotations
@@ -13,76 +20,126 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
 from csq_hw import TrainConfig
 from csq_hw.quant.layer_bits import hard_bits, soft_bits
 from csq_hw.quant.layers import set_phase, set_temperature
 from csq_hw.train.budget import BudgetRegularizer
 from csq_hw.train.train_run import build_csq_model
-from csq_hw.train.trainer import hard_state_key, make_optimizer
+from csq_hw.train.trainer import _on_cpu, forward_loss, hard_state_key, make_optimizer
 from csq_hw.zoo.models import build_model, model_info
 
-CASES = [("jet-mlp", 1024, "size=u4"), ("digits-cnn", 64, "size=u4"), ("digits-mlp", 64, "size=u3")]
+CASES = {
+    "cpu": [("jet-mlp", 1024, "size=u4"), ("digits-cnn", 64, "size=u4"), ("digits-mlp", 64, "size=u3")],
+    "cuda": [("resnet20", 256, "size=u4")],
+}
+Step = Callable[[], None]
 
 
-def _float_step(model, opt, x, y):
-    loss = F.cross_entropy(model(x), y)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+def float_step(model, opt, forward, x, y) -> Step:
+    def step() -> None:
+        _, loss = forward(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
 
 
-def _csq_step(model, opt, x, y, reg, geometry, cache):
-    """One step as ``train_epoch`` takes it (the exact cost is cached while no mask logit changes sign)."""
-    loss = F.cross_entropy(model(x), y)
-    key = hard_state_key(model)
-    if key not in cache:
-        with torch.no_grad():
-            cache[key] = float(reg.budget.cost(geometry, hard_bits(model)))
-    hard = cache[key]
-    loss = loss + reg(geometry, soft_bits(model), hard)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+def csq_step(model, opt, forward, x, y, reg, geometry) -> Step:
+    """One step as ``train_epoch`` takes it while searching (the exact cost cached while no logit changes sign)."""
+    cache: dict[tuple, tuple[float, ...]] = {}
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
+
+    def step() -> None:
+        nonlocal total
+        _, loss = forward(x, y)
+        key = hard_state_key(model)
+        if key not in cache:
+            cache[key] = reg.hard_costs(geometry, hard_bits(model))
+        soft = soft_bits(model)
+        loss = loss + reg(geometry, soft if x.device.type == "cpu" else _on_cpu(soft), cache[key])
+        if not torch.isfinite(loss):
+            raise RuntimeError("non-finite loss")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach().double()
+
+    return step
+
+
+def _timed(step: Step, device: torch.device) -> float:
+    t0 = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def run_case(name: str, batch: int, budget: str, device: torch.device, steps: int, compile: bool) -> dict:
+    info = model_info(name)
+    torch.manual_seed(0)
+    fmodel = build_model(name).to(device)
+    cmodel, geometry, b = build_csq_model(TrainConfig.from_flat(model=name, budget=budget))
+    cmodel = cmodel.to(device)
+    set_temperature(cmodel, 5.0)
+    set_phase(cmodel, "search")
+    reg = BudgetRegularizer(b, 2.0)
+    x = torch.randn(batch, *info.input_shape, device=device).abs()
+    y = torch.randint(0, info.n_classes, (batch,), device=device)
+    fmodel.train()
+    cmodel.train()
+    cmodel(x)  # the first calibration batch (the trainer's first step also runs eagerly)
+    variants = {"float": ("float", False), "csq": ("csq", False)}
+    if compile:
+        variants |= {"float_c": ("float", True), "csq_c": ("csq", True)}
+    steps_of: dict[str, Step] = {}
+    for key, (kind, compiled) in variants.items():
+        model = fmodel if kind == "float" else cmodel
+        forward = forward_loss(model)
+        forward = torch.compile(forward) if compiled else forward
+        if kind == "float":
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
+            steps_of[key] = float_step(model, opt, forward, x, y)
+        else:
+            steps_of[key] = csq_step(model, make_optimizer(model, "adam", 1e-3, 0.0), forward, x, y, reg, geometry)
+    times: dict[str, list[float]] = {k: [] for k in steps_of}
+    for j in range(steps + 10):  # 10 warm-up rounds (compilation included)
+        for key, step in steps_of.items():
+            dt = _timed(step, device)
+            if j >= 10:
+                times[key].append(dt)
+    return {k: 1e3 * statistics.median(v) for k, v in times.items()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads on the CPU")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--compile", action="store_true", help="also time both steps with a compiled forward pass")
     args = ap.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device here")
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    print(f"{'model':<12} {'batch':>5} {'float ms':>9} {'csq ms':>8} {'ratio':>6}")
-    for name, batch, budget in CASES:
-        info = model_info(name)
-        torch.manual_seed(0)
-        fmodel = build_model(name)
-        cmodel, geometry, b = build_csq_model(TrainConfig.from_flat(model=name, budget=budget))
-        set_temperature(cmodel, 5.0)
-        set_phase(cmodel, "search")
-        reg = BudgetRegularizer(b, 2.0)
-        fopt = torch.optim.Adam(fmodel.parameters(), lr=1e-3, foreach=True)
-        copt = make_optimizer(cmodel, "adam", 1e-3, 0.0)  # what the trainer uses
-        x = torch.randn(batch, *info.input_shape).abs()
-        y = torch.randint(0, info.n_classes, (batch,))
-        fmodel.train()
-        cmodel.train()
-        ft, ct, cache = [], [], {}
-        for j in range(args.steps + 10):
-            t0 = time.perf_counter()
-            _float_step(fmodel, fopt, x, y)
-            t1 = time.perf_counter()
-            _csq_step(cmodel, copt, x, y, reg, geometry, cache)
-            t2 = time.perf_counter()
-            if j >= 10:  # warm-up
-                ft.append(t1 - t0)
-                ct.append(t2 - t1)
-        f_ms, c_ms = 1e3 * statistics.median(ft), 1e3 * statistics.median(ct)
-        print(f"{name:<12} {batch:>5} {f_ms:>9.3f} {c_ms:>8.3f} {c_ms / f_ms:>6.2f}")
+    head = f"{'model':<12} {'batch':>5} {'float ms':>9} {'csq ms':>8} {'ratio':>6}"
+    if args.compile:
+        head += f" | {'float_c ms':>10} {'csq_c ms':>9} {'csq_c/float':>11} {'csq_c/float_c':>13}"
+    print(f"{device}, {args.threads} threads, torch {torch.__version__}, median of {args.steps} steps")
+    print(head)
+    for name, batch, budget in CASES[device.type]:
+        t = run_case(name, batch, budget, device, args.steps, args.compile)
+        line = f"{name:<12} {batch:>5} {t['float']:>9.3f} {t['csq']:>8.3f} {t['csq'] / t['float']:>6.2f}"
+        if args.compile:
+            line += (f" | {t['float_c']:>10.3f} {t['csq_c']:>9.3f} {t['csq_c'] / t['float']:>11.2f} "
+                     f"{t['csq_c'] / t['float_c']:>13.2f}")  # fmt: skip
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,11 @@ for the positions below the ``min_bits`` most significant ones,
 
 so each extra LSB refines the coarser value only if every coarser refinement is kept. Soft bits
 ``Bmin + sum_j G_j`` are differentiable; with hard gates 1[m >= 0] they are the exact width.
+
+The forward pass (calibration included) reads nothing back to the host once the signedness is known (after the
+first calibration batch, or after loading a state; :attr:`ActQuant.sign_known`): the range exponent, the grid and
+a searched width in the hard phase are 0-dim tensors (``torch.where``, ``frexp``, no ``.item()``), so it runs
+without host synchronisation and without graph breaks under ``torch.compile``.
 """
 
 from __future__ import annotations
@@ -21,13 +26,14 @@ import math
 import torch
 from torch import nn
 
-from csq_hw.quant.fixed_point import quantize_fixed
+from csq_hw.quant.fixed_point import int_range, quantize_scaled
+from csq_hw.quant.temperature import Tempered
 from csq_hw.runtime import distributed
 
 __all__ = ["ActQuant"]
 
 
-class ActQuant(nn.Module):
+class ActQuant(Tempered):
     """Quantize activations (any shape) to a calibrated fixed-point grid.
 
     Args:
@@ -61,9 +67,9 @@ class ActQuant(nn.Module):
         self.register_buffer("running_max", torch.tensor(0.0))
         self.register_buffer("signed_flag", torch.tensor(-1, dtype=torch.int8))  # -1 unknown, 0 unsigned, 1 signed
         self.momentum = momentum
-        self.temperature = 1.0
         self.phase = "search"
         self.calibrating = False  # set by the trainer: keep calibrating in the hard phase (the fine-tune)
+        self._signed: int | None = None  # the sign bit once known (mirrors signed_flag; read from it once)
 
     # --- calibration ----------------------------------------------------------------------------------------
     @property
@@ -78,8 +84,22 @@ class ActQuant(nn.Module):
 
     @property
     def k(self) -> int:
-        """Sign bit (0/1); unsigned until calibrated."""
-        return 1 if int(self.signed_flag) == 1 else 0
+        """Sign bit (0/1); unsigned until calibrated. A Python mirror of the ``signed_flag`` buffer (no
+        synchronisation, a constant for ``torch.compile``), set by the first calibration batch and on loading."""
+        return self._signed or 0
+
+    @property
+    def sign_known(self) -> bool:
+        """True once the signedness is fixed (the first calibration batch, or a loaded state)."""
+        return self._signed is not None
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super()._load_from_state_dict(*args, **kwargs)
+        self._sync_sign()
+
+    def _sync_sign(self) -> None:
+        flag = int(self.signed_flag)  # one host read, when the flag is set or loaded
+        self._signed = flag if flag >= 0 else None
 
     @property
     def range_exponent(self) -> int:
@@ -87,18 +107,32 @@ class ActQuant(nn.Module):
         rm = float(self.running_max)
         return math.ceil(math.log2(rm)) if rm > 0 else 0
 
+    def range_exponent_tensor(self) -> torch.Tensor:
+        """:attr:`range_exponent` as a 0-dim float32 tensor on the device, exactly: with ``running_max = m 2^e``,
+        m in [0.5, 1) (``frexp``), ``ceil(log2) = e - [m == 0.5]``; ``frexp(0) = (0, 0)`` gives 0 before
+        calibration."""
+        mantissa, exponent = torch.frexp(self.running_max)
+        return (exponent - (mantissa == 0.5).to(exponent.dtype)).to(torch.float32)
+
     @torch.no_grad()
     def _calibrate(self, x: torch.Tensor) -> None:
-        batch_max = x.detach().abs().max().to(self.running_max.dtype)
-        negative = (x < 0).any() if int(self.signed_flag) < 0 or distributed.active() else None
-        if distributed.active():  # under DDP: the statistics of the global batch, as one process would see them
+        batch_max = x.detach().abs().max()
+        if batch_max.dtype != self.running_max.dtype:
+            batch_max = batch_max.to(self.running_max.dtype)
+        known, ddp = self._signed is not None, distributed.active()
+        negative = (x < 0).any() if not known or ddp else None
+        if ddp:  # under DDP: the statistics of the global batch, as one process would see them
             batch_max, negative = distributed.max_across_ranks(batch_max, negative)
-        if int(self.signed_flag) < 0:
-            self.signed_flag.fill_(1 if bool(negative) else 0)
-            self.running_max.copy_(batch_max)
-        else:  # EMA; a zero running max (after restart_calibration) takes the batch maximum as it is
-            ema = self.running_max * (1 - self.momentum) + self.momentum * batch_max
-            self.running_max.copy_(torch.where(self.running_max == 0, batch_max, ema))
+        # EMA; the first batch (signedness unknown) and a zero running max (after restart_calibration) take the
+        # batch maximum as it is
+        ema = self.running_max * (1 - self.momentum) + self.momentum * batch_max
+        fresh = self.running_max == 0
+        if not known:  # the first calibration batch sets the signedness: one read-back per quantizer and run
+            first = self.signed_flag < 0
+            self.signed_flag.copy_(torch.where(first, negative.to(self.signed_flag.dtype), self.signed_flag))
+            fresh = fresh | first
+            self._sync_sign()
+        self.running_max.copy_(torch.where(fresh, batch_max, ema))
 
     # --- gates and bits -------------------------------------------------------------------------------------
     def gate_parameters(self) -> list[nn.Parameter]:
@@ -110,7 +144,7 @@ class ActQuant(nn.Module):
         if not self.search:
             return self.gate_logits.new_zeros(0)
         if self.phase == "search":
-            g = torch.sigmoid(self.temperature * self.gate_logits)
+            g = torch.sigmoid(self.temperature_tensor * self.gate_logits)
         else:
             g = (self.gate_logits.detach() >= 0).to(self.gate_logits.dtype)
         return torch.cumprod(g, 0)
@@ -133,20 +167,32 @@ class ActQuant(nn.Module):
         return self.k, self.range_exponent, w - self.k - self.range_exponent
 
     # --- forward --------------------------------------------------------------------------------------------
-    def _q(self, x: torch.Tensor, width: int) -> torch.Tensor:
-        k, r = self.k, self.range_exponent
-        return quantize_fixed(x, k, r, width - k - r, ste=True)
+    def _q(self, x: torch.Tensor, k: int, r: torch.Tensor, width: int) -> torch.Tensor:
+        """``q_W(x)``: W = ``width`` bits, sign bit k, range exponent r (0-dim tensor): f = W - k - r."""
+        lo, hi = int_range(k, width)
+        return quantize_scaled(x, torch.exp2(width - k - r), lo, hi, ste=True)
+
+    def _q_hard_width(self, x: torch.Tensor, k: int, r: torch.Tensor) -> torch.Tensor:
+        """``q_W(x)`` at the exact searched width W (a 0-dim tensor: the hard gates are not read back)."""
+        kept = (self.gate_logits.detach() >= 0).to(torch.float32).cumprod(0).sum()
+        width = self.min_bits + kept
+        hi = torch.exp2(width - k) - 1  # int_range(k, width) with a tensor width (tensor bounds: no .item())
+        lo = -torch.exp2(width - 1) if k else torch.zeros_like(hi)
+        return quantize_scaled(x, torch.exp2(width - k - r), lo, hi, ste=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and not self.frozen:
             self._calibrate(x)
-        if not self.search or self.phase != "search":
-            return self._q(x, self.hard_bits())
+        k, r = self.k, self.range_exponent_tensor()
+        if not self.search:
+            return self._q(x, k, r, self.fixed_bits)
+        if self.phase != "search":
+            return self._q_hard_width(x, k, r)
         gates = self.gates()
-        prev = self._q(x, self.min_bits)
+        prev = self._q(x, k, r, self.min_bits)
         out = prev
-        for j in range(gates.shape[0]):
-            cur = self._q(x, self.min_bits + j + 1)
+        for j in range(gates.shape[0]):  # a static loop over the searched widths
+            cur = self._q(x, k, r, self.min_bits + j + 1)
             out = out + gates[j] * (cur - prev)
             prev = cur
         return out

@@ -23,6 +23,12 @@ means for a float model) projected onto the signed-digit values that the selecte
 planes are no longer used. At the hard-threshold limit T -> infinity the sigmoid gradient of a
 plane vanishes unless |p| < ~1/T, so the plane parametrisation cannot fine-tune at T >= 200; the shadow can.
 The plain QAT baseline is the same path from the first epoch with every position selected.
+
+The plane weight is built by one fused autograd operation (:func:`csq_hw.quant.plane_weight_fn.fused_plane_weight`:
+the sigmoids are recomputed in the backward pass instead of being saved) without host synchronisation: the phase,
+the fine-tune flag and the step rule are Python attributes (the buffers ``finetuning`` and ``step_rule`` carry them
+through the state dict) and the temperature is a 0-dim tensor (:class:`csq_hw.quant.temperature.Tempered`), so
+``torch.compile`` traces the search, relaxed and hard phases without graph breaks.
 """
 
 from __future__ import annotations
@@ -42,15 +48,18 @@ from csq_hw.quant.bitplanes import (
     soft_mask,
 )
 from csq_hw.quant.fixed_point import ste_round
+from csq_hw.quant.plane_weight_fn import composed_plane_weight, fused_plane_weight
 from csq_hw.quant.signed_digits import nearest_value, project, representable_values
+from csq_hw.quant.step_fit import fitted_exponent
+from csq_hw.quant.temperature import Tempered
 
-__all__ = ["BitPlaneWeight", "PHASES", "STEP_RULES"]
+__all__ = ["BitPlaneWeight", "PHASES", "STEP_RULES", "soft_bits_of"]
 
 PHASES = ("search", "relaxed", "hard")
 STEP_RULES = ("search", "maxabs", "mse")
 
 
-class BitPlaneWeight(nn.Module):
+class BitPlaneWeight(Tempered):
     """Bit-plane parametrisation of one weight tensor. ``forward()`` returns the weight, shape ``weight_shape``.
 
     Args:
@@ -94,9 +103,14 @@ class BitPlaneWeight(nn.Module):
         self.register_buffer("finetuning", torch.tensor(False))
         # how the fine-tune sets its step (an index into STEP_RULES; see frozen_step), refitted every forward
         self.register_buffer("step_rule", torch.tensor(0, dtype=torch.int8))
-        self.temperature = 1.0
+        self._finetuning, self._step_rule = False, 0  # Python mirrors of the two buffers (no read-back per step)
         self.phase = "search"
         self._values: dict[tuple, torch.Tensor] = {}
+        self._values_at: tuple[tuple, torch.Tensor] | None = None  # (mask version, values): see values()
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super()._load_from_state_dict(*args, **kwargs)
+        self._finetuning, self._step_rule = bool(self.finetuning), int(self.step_rule)
 
     # --- what the trainer and the budget read ------------------------------------------------------------------
     @property
@@ -136,11 +150,18 @@ class BitPlaneWeight(nn.Module):
         """The integer exponent e of ``step = 2^e`` (None in float mode)."""
         return int(torch.floor(self.log2_step.detach() + 0.5)) if self.weight_step == "pow2" else None
 
+    def mask_mode(self) -> str:
+        """``"soft"`` (searching a searched layer), ``"all"`` (fixed precision) or ``"hard"``."""
+        if not self.searched:
+            return "all"
+        return "soft" if self.phase == "search" else "hard"
+
     def mask(self) -> torch.Tensor:
         """Bit-position mask, shape (N,): soft in ``search``, hard {0, 1} otherwise (at least one position)."""
-        if self.phase == "search" and self.searched:
-            return soft_mask(self.mask_logits, self.temperature)
-        if not self.searched:
+        mode = self.mask_mode()
+        if mode == "soft":
+            return soft_mask(self.mask_logits, self.temperature_tensor)
+        if mode == "all":
             return torch.ones_like(self.mask_logits)
         return hard_mask(self.mask_logits.detach())
 
@@ -148,7 +169,7 @@ class BitPlaneWeight(nn.Module):
         """Signed digits, shape (N, *weight_shape): relaxed, or hard with straight-through gradients.
         Computed in float32 even when the planes are stored in a lower precision (``plane_dtype``)."""
         pos, neg = self.pos.float(), self.neg.float()
-        soft = relaxed_digits(pos, neg, self.temperature)
+        soft = relaxed_digits(pos, neg, self.temperature_tensor)
         if self.phase != "hard":
             return soft
         return soft + (hard_digits(pos, neg) - soft).detach()
@@ -156,7 +177,8 @@ class BitPlaneWeight(nn.Module):
     # --- straight-through fine-tune ---------------------------------------------------------------------------
     @property
     def is_finetuning(self) -> bool:
-        return bool(self.finetuning)
+        """True once :meth:`start_finetune` switched to the shadow weight (a Python mirror of ``finetuning``)."""
+        return self._finetuning
 
     def frozen_step(self) -> torch.Tensor:
         """The fine-tune's step, without a gradient, by ``step_rule``:
@@ -170,27 +192,14 @@ class BitPlaneWeight(nn.Module):
 
         A refitted exponent is written into ``log2_step`` so that ``step_exponent`` and the exact model follow.
         """
-        rule = STEP_RULES[int(self.step_rule)]
+        rule = STEP_RULES[self._step_rule]
         if self.is_finetuning and rule != "search":
-            with torch.no_grad():
-                self.log2_step.fill_(self._fitted_exponent(rule))
+            # refitted on the device (csq_hw.quant.step_fit): no read-back; written through a detached alias (same
+            # storage and version counter), which torch.compile traces as an input mutation
+            e = fitted_exponent(self.shadow, self.values(), rule, self.weight_step == "pow2")
+            self.log2_step.detach().copy_(e)
         e = torch.floor(self.log2_step.detach() + 0.5) if self.weight_step == "pow2" else self.log2_step.detach()
         return torch.exp2(e)
-
-    def _fitted_exponent(self, rule: str) -> float:
-        values = self.values()
-        top = max(float(values[-1]), 1.0)
-        s = self.shadow.detach().float()
-        max_abs = max(float(s.abs().max()) if s.numel() else 0.0, 2.0**-30)
-        if self.weight_step != "pow2":  # float steps: max-abs only
-            return math.log2(max_abs / top)
-        e0 = math.ceil(math.log2(max_abs / top))
-        if rule == "maxabs":
-            return float(e0)
-        errors = [
-            (float(((s - 2.0**e * nearest_value(s / 2.0**e, values)) ** 2).sum()), -e) for e in range(e0, e0 - 4, -1)
-        ]
-        return float(-min(errors)[1])  # ties: the larger step
 
     @torch.no_grad()
     def start_finetune(self, from_current: bool = True, step_rule: str = "search") -> None:
@@ -204,13 +213,21 @@ class BitPlaneWeight(nn.Module):
             self.shadow.copy_(self._weight().float())
         self.finetuning.fill_(True)
         self.step_rule.fill_(STEP_RULES.index(step_rule))
+        self._finetuning, self._step_rule = True, STEP_RULES.index(step_rule)
 
     def values(self) -> torch.Tensor:
-        """Ascending integers the selected positions can hold (a cached float32 tensor on the shadow's device)."""
-        key = (tuple(self.positions()), self.shadow.device)
-        if key not in self._values:
-            self._values[key] = torch.tensor(representable_values(key[0]), dtype=torch.float32, device=key[1])
-        return self._values[key]
+        """Ascending integers the selected positions can hold (a cached float32 tensor on the shadow's device).
+        The positions are read from the mask logits (one host read) only when those changed since the last call:
+        the cache is keyed by the logits' version counter, which every in-place change (an optimizer step, a
+        budget move, ``load_state_dict``) advances."""
+        m = self.mask_logits
+        version = (m._version, id(m), self.searched, self.shadow.device)
+        if self._values_at is None or self._values_at[0] != version:
+            key = (tuple(self.positions()), self.shadow.device)
+            if key not in self._values:
+                self._values[key] = torch.tensor(representable_values(key[0]), dtype=torch.float32, device=key[1])
+            self._values_at = (version, self._values[key])
+        return self._values_at[1]
 
     def forward(self) -> torch.Tensor:
         device = self.pos.device.type
@@ -223,9 +240,19 @@ class BitPlaneWeight(nn.Module):
         if self.is_finetuning:
             s, step = self.shadow.float(), self.frozen_step()
             return s if self.phase == "relaxed" else step * project(s / step, self.values())
-        coef = self.mask() * self.significance  # (N,)
-        w_int = torch.tensordot(coef, self.digits(), dims=1)  # (*weight_shape)
-        return self.step() * w_int
+        return fused_plane_weight(*self._plane_args(), self.temperature_tensor, **self._plane_flags())  # type: ignore[arg-type]
+
+    def _plane_args(self) -> tuple:
+        return (self.pos, self.neg, self.mask_logits, self.log2_step, self.significance)
+
+    def _plane_flags(self) -> dict[str, object]:
+        return {"mask_mode": self.mask_mode(), "hard": self.phase == "hard", "pow2": self.weight_step == "pow2"}
+
+    def reference_weight(self) -> torch.Tensor:
+        """The plane weight built by :func:`~csq_hw.quant.plane_weight_fn.composed_plane_weight`, the unfused
+        composition of autograd operations the fused path replaced (same values and gradients to float32
+        rounding; it saves ~12N + 4 bytes per weight for the backward pass). For tests and benchmarks."""
+        return composed_plane_weight(*self._plane_args(), self.temperature, **self._plane_flags())  # type: ignore[arg-type]
 
     # --- bits for the cost models ---------------------------------------------------------------------------
     def soft_bits(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -240,8 +267,9 @@ class BitPlaneWeight(nn.Module):
 
     def positions(self) -> list[int]:
         """Selected bit positions (hard mask), ascending, LSB = 0."""
-        m = torch.ones(self.n_bits) if not self.searched else hard_mask(self.mask_logits.detach())
-        return [b for b in range(self.n_bits) if m[b] > 0]
+        if not self.searched:
+            return list(range(self.n_bits))
+        return torch.nonzero(hard_mask(self.mask_logits.detach())).flatten().tolist()
 
     def integer_weight(self) -> torch.Tensor:
         """Exact integer weight in units of ``2^step_exponent`` (int64, shape ``weight_shape``)."""
@@ -255,3 +283,24 @@ class BitPlaneWeight(nn.Module):
 
     def extra_repr(self) -> str:
         return f"shape={self.weight_shape}, n_bits={self.n_bits}, weight_step={self.weight_step!r}"
+
+
+def soft_bits_of(weights: list[BitPlaneWeight]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """:meth:`BitPlaneWeight.soft_bits` of many weights at once, in their order: the masks of weights that share N,
+    the mask mode, the temperature and the device are stacked ((L, N): one sigmoid, one batched :func:`mask_span`),
+    so the per-step budget term costs a fixed number of operations instead of ~20 per layer. Same values as one by
+    one."""
+    groups: dict[tuple, list[int]] = {}
+    for j, w in enumerate(weights):
+        groups.setdefault((w.n_bits, w.mask_mode(), w.temperature, w.mask_logits.device), []).append(j)
+    out: list[tuple[torch.Tensor, torch.Tensor]] = [None] * len(weights)  # type: ignore[list-item]
+    for (_, mode, _, _), idx in groups.items():
+        members = [weights[j] for j in idx]
+        if mode == "soft":
+            logits = torch.stack([w.mask_logits for w in members])
+            masks = soft_mask(logits, members[0].temperature_tensor)
+        else:
+            masks = torch.stack([w.mask() for w in members])
+        for j, count, span in zip(idx, masks.sum(-1).unbind(), mask_span(masks).unbind(), strict=True):
+            out[j] = (count, span)
+    return out

@@ -69,31 +69,33 @@ def soft_mask(mask_logits: torch.Tensor, temperature: float) -> torch.Tensor:
 
 
 def hard_mask(mask_logits: torch.Tensor, min_selected: int = 1) -> torch.Tensor:
-    """``1[m >= 0]``, shape (N,); if fewer than ``min_selected`` positions pass, the largest logits are kept."""
+    """``1[m >= 0]``, shape (N,); if fewer than ``min_selected`` positions pass, the largest logits are kept.
+    Computed on the device (a ``torch.where`` instead of a branch on the count: no host synchronisation)."""
     m = (mask_logits >= 0).to(mask_logits.dtype)
-    if int(m.sum()) < min_selected:
-        top = torch.topk(mask_logits.detach(), min_selected).indices
-        m = m.clone()
-        m[top] = 1.0
-    return m
+    if min_selected <= 0:
+        return m
+    top = torch.topk(mask_logits.detach(), min_selected).indices
+    return torch.where(m.sum() < min_selected, m.scatter(0, top, 1.0), m)
 
 
 def mask_span(mask: torch.Tensor) -> torch.Tensor:
     """Expected span (max - min + 1) of the selected positions, treating ``mask`` entries as independent
     selection probabilities; exact (an integer) when ``mask`` is in {0, 1}. Differentiable. 0 if none selected.
+    ``mask``: shape (N,), or (..., N) for several masks at once (one span per row, the same values as row by row).
 
     E[max + 1] = sum_b (b + 1) M_b prod_{c > b} (1 - M_c);  E[min] = sum_b b M_b prod_{c < b} (1 - M_c);
     span = E[max + 1] - E[min] (both terms are 0 when nothing is selected).
     Example: M = [0, 1, 0, 1, 0] (positions 1 and 3) gives (3 + 1) - 1 = 3.
     """
-    n = mask.shape[0]
+    n = mask.shape[-1]
     idx = torch.arange(n, dtype=mask.dtype, device=mask.device)
     off = 1.0 - mask
+    one = mask.new_ones(mask.shape[:-1] + (1,))
     # prod_{c > b} (1 - M_c): reverse cumulative product, shifted
-    above = torch.flip(torch.cumprod(torch.flip(off, [0]), 0), [0])
-    above = torch.cat([above[1:], above.new_ones(1)])
-    below = torch.cumprod(off, 0)
-    below = torch.cat([below.new_ones(1), below[:-1]])
-    e_top = ((idx + 1) * mask * above).sum()
-    e_bottom = (idx * mask * below).sum()
+    above = torch.flip(torch.cumprod(torch.flip(off, [-1]), -1), [-1])
+    above = torch.cat([above[..., 1:], one], -1)
+    below = torch.cumprod(off, -1)
+    below = torch.cat([one, below[..., :-1]], -1)
+    e_top = ((idx + 1) * mask * above).sum(-1)
+    e_bottom = (idx * mask * below).sum(-1)
     return e_top - e_bottom

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["int_range", "quantize_fixed", "ste_round"]
+__all__ = ["int_range", "quantize_fixed", "quantize_scaled", "ste_round"]
 
 
 def int_range(k: int, width: int) -> tuple[int, int]:
@@ -26,18 +26,32 @@ def ste_round(x: torch.Tensor) -> torch.Tensor:
 
 
 class _FixedSTE(torch.autograd.Function):
-    """Round-half-up + saturate in one node; gradient passes where the value is inside the range."""
+    """Round-half-up + saturate in one node; gradient passes where the value is inside the range. ``scale``, ``lo``,
+    ``hi``: Python numbers or 0-dim tensors (then nothing is read back to the host)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, scale: float, lo: int, hi: int) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x, scale, lo, hi):  # type: ignore[override]
         y = torch.floor(x * scale + 0.5)
-        ctx.save_for_backward((y >= lo) & (y <= hi))
-        return torch.clamp(y, lo, hi) / scale
+        clamped = torch.clamp(y, lo, hi)
+        ctx.save_for_backward(clamped == y)  # inside the range (y is integer-valued; NaN and +-inf: outside)
+        return clamped / scale
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         (inside,) = ctx.saved_tensors
         return grad * inside, None, None, None
+
+
+Bound = torch.Tensor | float | int
+
+
+def quantize_scaled(x: torch.Tensor, scale: Bound, lo: Bound, hi: Bound, ste: bool = False) -> torch.Tensor:
+    """``clamp(floor(x * scale + 0.5), lo, hi) / scale``: the integer codes ``lo..hi`` on the grid ``1 / scale``
+    (``scale = 2^f``). ``scale``, ``lo``, ``hi`` may be 0-dim tensors (exponents that live on the device: no host
+    synchronisation, no graph break). ``ste``: straight-through gradient inside the range, 0 where saturated."""
+    if ste and x.requires_grad:
+        return _FixedSTE.apply(x, scale, lo, hi)
+    return torch.clamp(torch.floor(x * scale + 0.5), lo, hi) / scale
 
 
 def quantize_fixed(x: torch.Tensor, k: int, i: int, f: int, ste: bool = False) -> torch.Tensor:
@@ -49,9 +63,5 @@ def quantize_fixed(x: torch.Tensor, k: int, i: int, f: int, ste: bool = False) -
     Example: ``quantize_fixed(torch.tensor([0.3, 5.0]), k=0, i=2, f=2)`` gives ``[0.25, 3.75]``
     (0.3 * 4 + 0.5 = 1.7 -> 1 -> 0.25; 5.0 saturates at 2^2 - 2^-2 = 3.75).
     """
-    width = k + i + f
-    lo, hi = int_range(k, width)
-    scale = 2.0**f
-    if ste and x.requires_grad:
-        return _FixedSTE.apply(x, scale, lo, hi)
-    return torch.clamp(torch.floor(x * scale + 0.5), lo, hi) / scale
+    lo, hi = int_range(k, k + i + f)
+    return quantize_scaled(x, 2.0**f, lo, hi, ste)

@@ -6,21 +6,37 @@ import torch
 from torch import nn
 
 from cost_models import LayerBits
+from csq_hw.quant.bitplane_weight import soft_bits_of
 from csq_hw.quant.layers import csq_layers
 
 __all__ = ["soft_bits", "hard_bits", "average_bits"]
 
 
+def _constant(value: float, device: torch.device) -> torch.Tensor:
+    """A 0-dim float32 constant, made once per value and device (the fixed widths read every step)."""
+    key = (float(value), device)
+    if key not in _CONSTANTS:
+        _CONSTANTS[key] = torch.tensor(float(value), device=device)
+    return _CONSTANTS[key]
+
+
+_CONSTANTS: dict[tuple[float, torch.device], torch.Tensor] = {}
+
+
 def soft_bits(model: nn.Module) -> dict[str, LayerBits]:
-    """Relaxed bits, differentiable in the mask logits while searching (exact in the other phases)."""
+    """Relaxed bits, differentiable in the mask logits while searching (exact in the other phases). The weight bits
+    of all layers are computed together (:func:`~csq_hw.quant.bitplane_weight.soft_bits_of`); fixed activation
+    widths and bias widths are cached constants."""
+    layers = list(csq_layers(model))
+    weight = soft_bits_of([layer.weight_q for _, layer in layers])
     out: dict[str, LayerBits] = {}
-    for name, layer in csq_layers(model):
-        count, span = layer.weight_bits(hard=False)
+    for (name, layer), (count, span) in zip(layers, weight, strict=True):
+        act = layer.act_bits(hard=False) if layer.act_searched else _constant(layer.act_bits(), count.device)
         out[name] = LayerBits(
             weight=count,
-            act=layer.act_bits(hard=False).to(count.device),
+            act=act.to(count.device),
             weight_span=span,
-            bias=torch.tensor(float(layer.bias_width), device=count.device),
+            bias=_constant(layer.bias_width, count.device),
             weight_signed=True,
             act_signed=layer.act_signed,
         )

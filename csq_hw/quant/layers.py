@@ -2,7 +2,8 @@
 
 ``CSQLinear(x)`` = ``F.linear(act(x), W, b_q)`` with W from :class:`BitPlaneWeight`, ``act`` an
 :class:`ActQuant` and ``b_q`` the bias rounded (straight-through) to ``bias_bits`` signed bits with a
-power-of-two step ``2^e_b``, ``e_b = ceil(log2(max|b| / (2^(B-1) - 1)))``.
+power-of-two step ``2^e_b``, ``e_b = ceil(log2(max|b| / (2^(B-1) - 1)))``. The forward pass computes ``e_b`` on
+the device (:func:`bias_scale_tensor`): no host synchronisation, no graph break.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import nn
 from csq_hw.quant.act_quant import ActQuant
 from csq_hw.quant.bit_moves import BitMove, SoftWeightBits, WeightBits, set_logit
 from csq_hw.quant.bitplane_weight import PHASES, BitPlaneWeight
-from csq_hw.quant.fixed_point import quantize_fixed
+from csq_hw.quant.fixed_point import int_range, quantize_scaled
 
 __all__ = [
     "BitMove",
@@ -28,6 +29,7 @@ __all__ = [
     "CSQConv1d",
     "CSQConv2d",
     "bias_step_exponent",
+    "bias_scale_tensor",
     "csq_layers",
     "set_temperature",
     "set_phase",
@@ -38,6 +40,18 @@ def bias_step_exponent(bias: torch.Tensor, bits: int) -> int:
     """``ceil(log2(max|b| / (2^(bits-1) - 1)))``: the finest power-of-two step that holds every bias."""
     max_abs = float(bias.detach().abs().max()) if bias.numel() else 0.0
     return math.ceil(math.log2(max(max_abs, 2.0**-30) / (2 ** (bits - 1) - 1)))
+
+
+def bias_scale_tensor(bias: torch.Tensor, bits: int) -> torch.Tensor:
+    """``2^-e_b`` with e_b = :func:`bias_step_exponent` (the bias grid's scale), a 0-dim tensor in the bias's dtype on
+    its device, without reading back: the same float64 quotient q = max(max|b|, 2^-30) / (2^(bits-1) - 1), and
+    ``ceil(log2 q) = e - [m == 0.5]`` for ``q = m 2^e`` (``frexp``, exact)."""
+    if not bias.numel():
+        return torch.tensor(2.0 ** -bias_step_exponent(bias, bits), dtype=bias.dtype, device=bias.device)
+    with torch.no_grad():
+        q = bias.abs().max().to(torch.float64).clamp_min(2.0**-30) / (2 ** (bits - 1) - 1)
+        mantissa, exponent = torch.frexp(q)
+        return torch.exp2((mantissa == 0.5).to(bias.dtype) - exponent)
 
 
 class CSQLayer(nn.Module):
@@ -76,14 +90,21 @@ class CSQLayer(nn.Module):
         """The current (phase-dependent) weight tensor."""
         return self.weight_q()
 
+    def reference_weight(self) -> torch.Tensor:
+        """The same weight as :attr:`weight` built by the unfused reference composition (not while fine-tuning):
+        for tests and benchmarks, see :meth:`BitPlaneWeight.reference_weight`."""
+        return self.weight_q.reference_weight()
+
     def bias_exponent(self) -> int | None:
         return None if self.bias is None else bias_step_exponent(self.bias, self.bias_bits)
 
     def quantized_bias(self) -> torch.Tensor | None:
+        """The bias on its ``bias_bits``-bit grid ``2^e_b`` (straight-through), computed on the device."""
         if self.bias is None:
             return None
-        e = self.bias_exponent()
-        return quantize_fixed(self.bias, 1, self.bias_bits - 1 + e, -e, ste=True)
+        scale = bias_scale_tensor(self.bias, self.bias_bits)  # 2^f, f = -e_b
+        lo, hi = int_range(1, self.bias_bits)
+        return quantize_scaled(self.bias, scale, lo, hi, ste=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._compute(self.act(x), self.weight_q(), self.quantized_bias())
@@ -104,6 +125,12 @@ class CSQLayer(nn.Module):
     def act_signed(self) -> bool:
         """Whether the input quantizer has a sign bit (False until its first calibration batch)."""
         return bool(self.act.k)
+
+    @property
+    def act_calibrated(self) -> bool:
+        """Whether the input quantizer's signedness is fixed (its first calibration batch, or a loaded state): from
+        then on the forward pass reads nothing back to the host."""
+        return self.act.sign_known
 
     @property
     def max_weight_bits(self) -> int:

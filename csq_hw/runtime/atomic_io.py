@@ -18,7 +18,7 @@ import torch
 
 from csq_hw.errors import UserError
 
-__all__ = ["atomic_write", "write_text", "write_json", "torch_save", "sha256_file"]
+__all__ = ["atomic_write", "write_text", "write_json", "torch_save", "sha256_file", "remove_stale_temps"]
 
 
 # a full disk, a quota, a read-only or forbidden place: the machine's state, not a bug; one line for the user
@@ -79,3 +79,16 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def remove_stale_temps(directory: str | Path) -> list[Path]:
+    """Remove the temp files of :func:`atomic_write` (``.<name>.<random>.tmp``) that a killed writer left in
+    ``directory``; call it only while holding the directory's lock (no other writer may be mid-write). Returns
+    what was removed. A SIGKILL between the temp file's creation and its rename cannot be caught, so the next
+    run cleans up; the file under its final name is never half-written."""
+    removed = []
+    for p in Path(directory).glob(".*.tmp"):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed

@@ -47,6 +47,11 @@ RESUME_CHANGEABLE = (
 )  # fmt: skip
 
 
+# settings that say where and how a step runs, not what it computes: a resume may always change them (and a
+# checkpoint older than ``compile`` lacks it)
+RESUME_FREE = ("device", "compile")
+
+
 def config_changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """``["epochs 20 -> 30", ...]``: the settings that differ between a checkpoint's config and ``current``."""
     return [f"{k} {saved.get(k)!r} -> {current[k]!r}" for k in current if saved.get(k) != current[k]]
@@ -57,7 +62,7 @@ def load_checkpoint(out_dir: Path, config_dict: dict[str, Any], allow_changes: b
 
     A resume with settings other than the checkpoint's is refused with the list of what changed, unless
     ``allow_changes`` and every change is a schedule or optimizer number (:data:`RESUME_CHANGEABLE`); ``device``
-    may always change (a run moves between machines).
+    and ``compile`` may always change (:data:`RESUME_FREE`: a run moves between machines).
     """
     path = out_dir / CHECKPOINT_NAME
     if not path.is_file():
@@ -79,7 +84,7 @@ def load_checkpoint(out_dir: Path, config_dict: dict[str, Any], allow_changes: b
         raise UserError(f"checkpoint {path} lacks {', '.join(missing)}: it is damaged; delete it and start again "
                         "without --resume")  # fmt: skip
     saved = ckpt["config"] if isinstance(ckpt["config"], dict) else {}
-    changed = [k for k in config_dict if k != "device" and saved.get(k) != config_dict[k]]
+    changed = [k for k in config_dict if k not in RESUME_FREE and saved.get(k) != config_dict[k]]
     fixed = [k for k in changed if k not in RESUME_CHANGEABLE]
     what = ", ".join(config_changes({k: saved.get(k) for k in changed}, {k: config_dict[k] for k in changed}))
     if changed and (not allow_changes or fixed):

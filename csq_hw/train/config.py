@@ -121,6 +121,9 @@ def config_options() -> list[OptionInfo]:
     return options_of(TrainConfig)
 
 
+# options added after csq-hw had written resolved configs: such a file lacks them (their default applies)
+ADDED_LATER = {("train", "compile")}
+
 # 0.1 layout: these keys lived under [model]
 _LEGACY_MODEL_KEYS = {o.key: o for o in options_of(TrainConfig) if o.section == "quant"} | {
     o.key: o for o in options_of(TrainConfig) if o.key in ("uniform", "qat", "plane_dtype")
@@ -154,6 +157,7 @@ def _read_toml(p: Path) -> dict[str, Any]:
     if p.read_text().startswith(RESOLVED_HEADER):  # written by csq-hw with every option: a missing one means damage
         legacy = {k for k in doc.get("model", {}) if k in _LEGACY_MODEL_KEYS}  # the 0.1 layout
         optional = {(o.section, o.key) for o in config_options() if o.type.replace(" ", "").endswith("|None")}
+        optional |= ADDED_LATER  # options newer than some written configs: their default applies
         missing = [f"[{s}] {k}" for s, k in by_place if k not in doc.get(s, {}) and k not in legacy
                    and (s, k) not in optional]  # fmt: skip
         if missing:

@@ -112,6 +112,9 @@ class TrainOptions:
     plane_dtype: str = option(
         "float32", choices=PLANE_DTYPES, help="storage dtype of the bit planes (docs/distributed.md)"
     )
+    compile: bool = option(
+        False, help="run each step's forward pass through torch.compile (faster steps after a compile of seconds)"
+    )
     uniform: bool = option(False, help="bit-plane baseline at fixed max_bits/act_bits (an ablation), nothing searched")
     qat: bool = option(
         False,

@@ -30,7 +30,14 @@ from csq_hw.quant.finalize import exact_state, precisions_dict, to_exact
 from csq_hw.quant.layer_bits import average_bits, hard_bits
 from csq_hw.quant.layers import csq_layers, set_phase, set_temperature
 from csq_hw.runtime import distributed
-from csq_hw.runtime.atomic_io import atomic_write, sha256_file, torch_save, write_json, write_text
+from csq_hw.runtime.atomic_io import (
+    atomic_write,
+    remove_stale_temps,
+    sha256_file,
+    torch_save,
+    write_json,
+    write_text,
+)
 from csq_hw.runtime.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from csq_hw.runtime.progress import LoopProgress, check_log_format, epoch_fields
 from csq_hw.runtime.run_lock import DirectoryLock
@@ -139,6 +146,8 @@ def train_run(
     launch = distributed.env_world()
     lock = DirectoryLock(out, "train") if launch is None or launch[0] == 0 else None  # rank 0 writes the files
     with lock or contextlib.nullcontext():
+        if lock is not None:  # we are the directory's only writer: a killed run's half-written temp files go
+            remove_stale_temps(out)
         if not resume and (out / CHECKPOINT_NAME).exists():
             raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
         return _train_locked(cfg, out, resume, progress, device, allow_changes, inputs, log_format)
@@ -273,7 +282,7 @@ def _train(
                 total_steps=total_steps, base_lr=base_lr,
                 searching=searching and epoch < cfg.train.ticket - cfg.train.settle_epochs,
                 autocast=torch.bfloat16 if cfg.train.amp == "bf16" else None, loss_fn=loss_fn,
-                step_progress=report.step_bars,
+                step_progress=report.step_bars, compile=cfg.train.compile,
             )  # fmt: skip
         except TrainingDiverged as exc:
             raise UserError(f"{exc}; {where_to_restart(out, epoch)}") from None

@@ -46,6 +46,8 @@ __all__ = [
     "train_epoch",
     "evaluate",
     "batch_order",
+    "forward_loss",
+    "hard_state_key",
 ]
 
 
@@ -96,10 +98,24 @@ def batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def hard_state_key(model: nn.Module) -> tuple:
-    """Everything the exact bits depend on: the signs of all mask/gate logits and the activation signedness."""
-    parts = [la.selection_key() for _, la in csq_layers(model)]
-    signs = tuple(int(la.act_signed) for _, la in csq_layers(model))
-    return (torch.cat(parts).cpu().numpy().tobytes(), signs) if parts else ((), signs)
+    """Everything the exact bits depend on: the signs of all mask/gate logits and the activation signedness (one
+    concatenation and one comparison for the whole model; the same key as the layers' ``selection_key`` s)."""
+    layers = [la for _, la in csq_layers(model)]
+    logits = [p.detach() for la in layers for p in la.mask_parameters()]
+    signs = tuple(int(la.act_signed) for la in layers)
+    return ((torch.cat(logits) >= 0).cpu().numpy().tobytes(), signs) if logits else ((), signs)
+
+
+def forward_loss(model: nn.Module, loss_fn: LossFn | None = None) -> Callable[[torch.Tensor, torch.Tensor], tuple]:
+    """``(xb, yb) -> (output, loss)``: the step's forward pass and task loss (default cross-entropy, taken in
+    float32), the part of the step ``compile=True`` hands to ``torch.compile``."""
+    task_loss = loss_fn or F.cross_entropy
+
+    def step_forward(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = model(xb)
+        return logits, task_loss(logits.float(), yb)
+
+    return step_forward
 
 
 def _on_cpu(bits: dict[str, LayerBits]) -> dict[str, LayerBits]:
@@ -154,6 +170,7 @@ def train_epoch(
     autocast: torch.dtype | None = None,
     loss_fn: LossFn | None = None,
     step_progress: bool = False,
+    compile: bool = False,
 ) -> EpochStats:
     """One pass over the training samples: a :class:`~csq_hw.data.SampleSource`, or tensors ``data`` (N,
     *input_shape) and ``y`` (N,) int64 on the model's device.
@@ -166,6 +183,10 @@ def train_epoch(
     cross-entropy on integer labels; any other loss, e.g. MSE for regression, makes ``acc`` NaN).
     ``step_progress``: a nested per-step bar on stderr in an epoch of many steps
     (:func:`csq_hw.runtime.progress.step_bar`).
+    ``compile``: run the forward pass and task loss (:func:`forward_loss`) through ``torch.compile`` (its backward
+    is compiled with it) while the weights are bit planes (search and plane hard phase; the straight-through
+    fine-tune stays eager); the budget term, the optimizer step and the checks stay eager. The CSQ layers trace
+    without graph breaks (tests/test_compile.py); the first step in a new phase compiles (seconds).
     """
     source = as_source(data, y)
     model.train()
@@ -182,7 +203,16 @@ def train_epoch(
         else:
             plan.append(idx)
         n_globals.append(len(idx))
-    total_loss = correct = seen = 0.0
+    seen = 0.0
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no read-back per step
+    correct = torch.zeros((), dtype=torch.float64, device=device)
+    eager_forward = forward_loss(model, loss_fn)
+    # dynamo's cache is keyed by the code, so later epochs reuse the graphs. Eager instead: the straight-through
+    # fine-tune (its value sets are cached on the host) and steps before every input quantizer has seen a batch
+    # (the graph would stop at that one host read, the signedness)
+    layers = [la for _, la in csq_layers(model)]
+    compiled = torch.compile(eager_forward) if compile and not any(la.is_finetuning for la in layers) else None
+    ready = compiled is not None and all(la.act_calibrated for la in layers)
     coef, hard_costs = 0.0, (0.0,)
     cost_cache: dict[tuple, tuple[float, ...]] = {}  # hard bits change only when a mask logit crosses 0
     batches = step_bar(source.batches(plan, epoch=epoch), len(plan), step_progress, f"epoch {epoch}")
@@ -191,8 +221,9 @@ def train_epoch(
         for group in optimizer.param_groups:
             group["lr"] = lr_at(steps_done + j, total_steps, base_lr)
         with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
-            logits = model(xb)
-            loss = (loss_fn or F.cross_entropy)(logits.float(), yb)
+            logits, loss = (compiled if ready else eager_forward)(xb, yb)  # type: ignore[misc]
+        if compiled is not None and not ready:
+            ready = all(la.act_calibrated for la in layers)
         if world > 1 and len(yb) * world != n_global:
             loss = loss * (len(yb) * world / n_global)  # DDP averages over ranks: make that the global mean
         if regularizer is not None and searching:
@@ -212,11 +243,11 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total_loss += float(loss.detach()) * n_global / world
+        total_loss += loss.detach().double() * n_global / world
         if loss_fn is None:
-            correct += float((logits.detach().argmax(1) == yb).sum())
+            correct += (logits.detach().argmax(1) == yb).sum()
         seen += n_global / world
-    total_loss, correct, seen = distributed.all_reduce_sum([total_loss, correct, seen], device)
+    total_loss, correct, seen = distributed.all_reduce_sum([float(total_loss), float(correct), seen], device)
     acc = correct / seen if loss_fn is None else float("nan")
     return EpochStats(total_loss / seen, acc, coef, hard_costs[0])
 
