@@ -31,21 +31,6 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CSQ_HW_CIFAR10_DIR", raising=False)
 
 
-@pytest.fixture(scope="module")
-def mnist1d_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("mnist1d-cache")
-
-
-def _tiny(n_train: int = 12, n_test: int = 6, shape: tuple[int, ...] = (4,), k: int = 3) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
-    return {
-        "x_train": rng.normal(size=(n_train, *shape)).astype(np.float32),
-        "y_train": np.arange(n_train) % k,
-        "x_test": rng.normal(size=(n_test, *shape)).astype(np.float32),
-        "y_test": np.arange(n_test) % k,
-    }
-
-
 # ---------------------------------------------------------------- jets
 
 
