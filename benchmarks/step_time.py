@@ -5,12 +5,14 @@ Usage:
     python benchmarks/step_time.py --device cuda [--compile]                    # GPU: ResNet-20, CIFAR shapes
 
 For each model, the float model and its CSQ version (search phase, size budget term on) take one training step
-each, alternately, on the same batch: the float step is forward, cross-entropy, backward and a foreach Adam step;
-the CSQ step is the step of ``csq_hw.train.trainer.train_epoch`` (the same forward/loss function, the hard-state
-key and the cached exact cost, the soft bits and the budget term, the finiteness check, Adam as the trainer builds
-it, the loss summed on the device). Printed: median step times (ms) and their ratio. ``--compile`` adds both steps
-with the forward pass through ``torch.compile`` (inductor; what ``--compile`` does in training), compiled before
-the timing starts, and the ratios compiled CSQ / eager float and compiled CSQ / compiled float. On CUDA every
+each, alternately, on the same batch: the float step is forward, cross-entropy, backward and an Adam step with
+the fastest kernel torch has for it (``fused``, as the trainer's ``optimizer_kernel`` picks); the CSQ step is the
+step of ``csq_hw.train.trainer.train_epoch`` (the same forward/loss function, the hard-state key and the cached
+exact cost, the soft bits and the budget term, the finiteness check, Adam as the trainer builds it, the loss
+summed on the device). Printed: median step times (ms) and their ratio. ``--compile`` adds both steps with the
+forward pass (and, for CSQ, the budget's soft costs) through ``torch.compile`` (inductor; what ``--compile`` does
+in training), compiled before the timing starts, and the ratios compiled CSQ / eager float and compiled CSQ /
+compiled float. On CUDA every
 timed step ends with ``torch.cuda.synchronize()``. Timings on a shared machine are noisy: compare ratios from one
 run, not absolute times across runs.
 """
@@ -29,7 +31,7 @@ from csq_hw.quant.layer_bits import hard_bits, soft_bits
 from csq_hw.quant.layers import set_phase, set_temperature
 from csq_hw.train.budget import BudgetRegularizer
 from csq_hw.train.train_run import build_csq_model
-from csq_hw.train.trainer import _on_cpu, forward_loss, hard_state_key, make_optimizer
+from csq_hw.train.trainer import _on_cpu, _soft_costs, forward_loss, hard_state_key, make_optimizer, optimizer_kernel
 from csq_hw.zoo.models import build_model, model_info
 
 CASES = {
@@ -41,7 +43,7 @@ Step = Callable[[], None]
 
 def float_step(model, opt, forward, x, y) -> Step:
     def step() -> None:
-        _, loss = forward(x, y)
+        _, loss, _ = forward(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -56,12 +58,15 @@ def csq_step(model, opt, forward, x, y, reg, geometry) -> Step:
 
     def step() -> None:
         nonlocal total
-        _, loss = forward(x, y)
+        _, loss, soft_costs = forward(x, y)
         key = hard_state_key(model)
         if key not in cache:
             cache[key] = reg.hard_costs(geometry, hard_bits(model))
-        soft = soft_bits(model)
-        loss = loss + reg(geometry, soft if x.device.type == "cpu" else _on_cpu(soft), cache[key])
+        if soft_costs:  # the compiled step: the soft costs came out of the graph
+            loss = loss + reg.term(soft_costs, cache[key])
+        else:
+            soft = soft_bits(model)
+            loss = loss + reg(geometry, soft if x.device.type == "cpu" else _on_cpu(soft), cache[key])
         if not torch.isfinite(loss):
             raise RuntimeError("non-finite loss")
         opt.zero_grad(set_to_none=True)
@@ -100,10 +105,12 @@ def run_case(name: str, batch: int, budget: str, device: torch.device, steps: in
     steps_of: dict[str, Step] = {}
     for key, (kind, compiled) in variants.items():
         model = fmodel if kind == "float" else cmodel
-        forward = forward_loss(model)
+        costs = None if kind == "float" or not compiled else (lambda: _soft_costs(cmodel, reg, geometry, device))
+        forward = forward_loss(model, soft_costs=costs)
         forward = torch.compile(forward) if compiled else forward
         if kind == "float":
-            opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
+            params = list(model.parameters())
+            opt = torch.optim.Adam(params, lr=1e-3, **optimizer_kernel(params))
             steps_of[key] = float_step(model, opt, forward, x, y)
         else:
             steps_of[key] = csq_step(model, make_optimizer(model, "adam", 1e-3, 0.0), forward, x, y, reg, geometry)

@@ -140,3 +140,22 @@ def test_fill_never_revives_weight_positions():
     added = fill_to_budget(m, geo, budget, lambda: 0.0)
     assert not any(s.kind == "add weight" for s in added)
     assert first.weight_q.positions() == [6, 7]
+
+
+def test_term_from_soft_costs_is_the_budget_term():
+    """What the compiled step does (soft costs out of the graph, coefficients applied outside) gives the value and
+    the mask-logit gradients of ``reg(geometry, soft, hard)``, for an over- and an under-budget hard cost."""
+    m, geo = _mlp()
+    set_temperature(m, 2.0)
+    reg = BudgetRegularizer(resolve_budget("size=1000", m, geo), 3.0)
+    logits = [layer.weight_q.mask_logits for _, layer in csq_layers(m)]
+    for hard in (1500.0, 500.0):  # coefficients +0.5 and -0.5
+        direct = reg(geo, soft_bits(m), hard)
+        g_direct = torch.autograd.grad(direct, logits)
+        costs = reg.soft_costs(geo, soft_bits(m))
+        assert len(costs) == 1
+        split = reg.term(costs, hard)
+        g_split = torch.autograd.grad(split, logits)
+        assert float(split) == float(direct) != 0.0
+        for a, b in zip(g_direct, g_split, strict=True):
+            assert torch.equal(a, b)

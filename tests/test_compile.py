@@ -1,7 +1,7 @@
 """torch.compile support (issue #17): a CSQ layer's forward (activation quantizer with its calibration, fused
 bit-plane weight, bias grid) traces as one graph without graph breaks in every plane phase; the compiled layer
-computes what the eager one does; ``train_epoch(compile=True)`` trains like the eager loop; ``--compile`` is a
-setting a resume may change."""
+computes what the eager one does; ``train_epoch(compile=True)`` trains like the eager loop, the budget's cost models
+in the graph; ``--compile`` is a setting a resume may change."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ import torch
 from torch import nn
 
 import csq_hw.train.trainer as trainer_mod
+from cost_models import trace_geometry
 from csq_hw import QuantConfig, TrainConfig, convert, csq_layers, set_phase, set_temperature
+from csq_hw.train.budget import BudgetRegularizer, resolve_budget
+from csq_hw.train.budget_set import as_budget_set
 from csq_hw.train.trainer import make_optimizer, train_epoch
 
 LAYERS = [
@@ -75,14 +78,18 @@ def _run(compile: bool, monkeypatch) -> tuple[list[float], nn.Module]:
     torch.manual_seed(0)
     x, y = torch.randn(200, 12), torch.randint(0, 3, (200,))
     model = convert(nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 3)), QuantConfig(act_bits="search"))
+    geometry = trace_geometry(model, (12,), include=lambda name, _m: name in {"0", "2"})
+    # two constraints, so that the compiled graph hands out a soft cost for each (budget.soft_costs)
+    budgets = as_budget_set([resolve_budget(s, model, geometry) for s in ("size=u3", "bops=u4")])
+    regularizer = BudgetRegularizer(budgets, 2.0)
     opt = make_optimizer(model, "adam", 1e-2, 0.0)
     losses = []
     for epoch in range(3):
         set_temperature(model, 1.0 + 2 * epoch)
         set_phase(model, "search" if epoch < 2 else "hard")
-        stats = train_epoch(model, x, y, optimizer=opt, regularizer=None, geometry=[], batch_size=64, seed=0,
-                            epoch=epoch, steps_done=4 * epoch, total_steps=12, base_lr=1e-2, searching=True,
-                            compile=compile)  # fmt: skip
+        stats = train_epoch(model, x, y, optimizer=opt, regularizer=regularizer, geometry=geometry, batch_size=64,
+                            seed=0, epoch=epoch, steps_done=4 * epoch, total_steps=12, base_lr=1e-2,
+                            searching=epoch < 2, compile=compile)  # fmt: skip
         losses.append(stats.loss)
     return losses, model
 

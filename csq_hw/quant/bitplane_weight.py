@@ -287,18 +287,20 @@ class BitPlaneWeight(Tempered):
 
 def soft_bits_of(weights: list[BitPlaneWeight]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """:meth:`BitPlaneWeight.soft_bits` of many weights at once, in their order: the masks of weights that share N,
-    the mask mode, the temperature and the device are stacked ((L, N): one sigmoid, one batched :func:`mask_span`),
-    so the per-step budget term costs a fixed number of operations instead of ~20 per layer. Same values as one by
-    one."""
+    the mask mode and the device are stacked ((L, N): one sigmoid ``sigmoid(T_l m_l)`` with each weight's own
+    temperature tensor, one batched :func:`mask_span`), so the per-step budget term costs a fixed number of
+    operations instead of ~20 per layer. Same values as one by one; the temperatures' values are not part of the
+    grouping, so a compiled step does not recompile when the schedule changes T."""
     groups: dict[tuple, list[int]] = {}
     for j, w in enumerate(weights):
-        groups.setdefault((w.n_bits, w.mask_mode(), w.temperature, w.mask_logits.device), []).append(j)
+        groups.setdefault((w.n_bits, w.mask_mode(), w.mask_logits.device), []).append(j)
     out: list[tuple[torch.Tensor, torch.Tensor]] = [None] * len(weights)  # type: ignore[list-item]
-    for (_, mode, _, _), idx in groups.items():
+    for (_, mode, _), idx in groups.items():
         members = [weights[j] for j in idx]
         if mode == "soft":
             logits = torch.stack([w.mask_logits for w in members])
-            masks = soft_mask(logits, members[0].temperature_tensor)
+            temperatures = torch.stack([w.temperature_tensor for w in members]).unsqueeze(1)  # (L, 1)
+            masks = soft_mask(logits, temperatures)  # type: ignore[arg-type]
         else:
             masks = torch.stack([w.mask() for w in members])
         for j, count, span in zip(idx, masks.sum(-1).unbind(), mask_span(masks).unbind(), strict=True):

@@ -158,6 +158,21 @@ class BudgetRegularizer:
                 term = term + self.strength * c * b.cost(geometry, soft) / b.value
         return term
 
+    def soft_costs(self, geometry: Sequence[LayerGeometry], soft: dict[str, LayerBits]) -> tuple[torch.Tensor, ...]:
+        """Every constraint's cost at the soft bits ``soft`` (0-dim tensors in its unit, differentiable): the part of
+        the term that ``torch.compile`` can take into the step's graph (the coefficients are Python floats that
+        change whenever a hard bit does)."""
+        return tuple(b.cost(geometry, soft) for b in self.budgets)
+
+    def term(self, soft_costs: Sequence[torch.Tensor], hard_cost: HardCosts) -> torch.Tensor:
+        """The budget term from :meth:`soft_costs`: the value (and gradient) ``self(geometry, soft, hard_cost)``
+        gives, by the same operations."""
+        term = torch.zeros((), dtype=torch.float64)
+        for c, b, cost in zip(self.coefficients(hard_cost), self.budgets, soft_costs, strict=True):
+            if c != 0.0:
+                term = term + self.strength * c * cost / b.value
+        return term
+
 
 @dataclass(frozen=True)
 class RepairStep:

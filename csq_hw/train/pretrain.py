@@ -14,7 +14,7 @@ from torch import nn
 
 from csq_hw.data.source import SampleSource
 from csq_hw.runtime.progress import LoopProgress, step_bar
-from csq_hw.train.trainer import LossFn, as_source, batch_order, lr_at
+from csq_hw.train.trainer import LossFn, as_source, batch_order, lr_at, optimizer_kernel
 
 __all__ = ["pretrain_float"]
 
@@ -42,7 +42,8 @@ def pretrain_float(
     if epochs <= 0:
         return model
     source = as_source(data, y)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=lr, **optimizer_kernel(params))
     n = len(source)
     steps_per_epoch = -(-n // batch_size)
     total = steps_per_epoch * epochs

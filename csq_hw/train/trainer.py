@@ -42,6 +42,7 @@ __all__ = [
     "temperature",
     "lr_at",
     "make_optimizer",
+    "optimizer_kernel",
     "EpochStats",
     "train_epoch",
     "evaluate",
@@ -86,9 +87,19 @@ def make_optimizer(
             continue
         (no_decay if id(p) in undecayed else decay).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    kernel = optimizer_kernel(decay + no_decay)
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=0.9, foreach=True)
-    return torch.optim.Adam(groups, lr=lr, foreach=True)
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, **kernel)
+    return torch.optim.Adam(groups, lr=lr, **kernel)
+
+
+def optimizer_kernel(params: Sequence[torch.Tensor]) -> dict[str, bool]:
+    """``{"fused": True}`` where torch has a fused Adam/SGD kernel for every parameter (floating point, on the CPU
+    or a CUDA device: one kernel for all tensors; on CPU 3-4 x faster than ``foreach`` for the 2N bit planes per
+    weight, see ``benchmarks/step_time.py``), else ``{"foreach": True}``. Same update rule either way (float32
+    rounding may differ)."""
+    fusable = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return {"fused": True} if fusable else {"foreach": True}
 
 
 def batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -106,14 +117,22 @@ def hard_state_key(model: nn.Module) -> tuple:
     return ((torch.cat(logits) >= 0).cpu().numpy().tobytes(), signs) if logits else ((), signs)
 
 
-def forward_loss(model: nn.Module, loss_fn: LossFn | None = None) -> Callable[[torch.Tensor, torch.Tensor], tuple]:
-    """``(xb, yb) -> (output, loss)``: the step's forward pass and task loss (default cross-entropy, taken in
-    float32), the part of the step ``compile=True`` hands to ``torch.compile``."""
+def forward_loss(
+    model: nn.Module, loss_fn: LossFn | None = None, soft_costs: Callable[[], tuple[torch.Tensor, ...]] | None = None
+) -> Callable[[torch.Tensor, torch.Tensor], tuple]:
+    """``(xb, yb) -> (output, loss, costs)``: the step's forward pass, its task loss (default cross-entropy, taken in
+    float32) and ``soft_costs()`` (``()`` without it): the part of the step ``compile=True`` hands to
+    ``torch.compile``, with the budget's cost models (:meth:`BudgetRegularizer.soft_costs`, taken outside autocast)
+    while searching."""
     task_loss = loss_fn or F.cross_entropy
 
-    def step_forward(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def step_forward(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple]:
         logits = model(xb)
-        return logits, task_loss(logits.float(), yb)
+        loss = task_loss(logits.float(), yb)
+        if soft_costs is None:
+            return logits, loss, ()
+        with torch.autocast(xb.device.type, enabled=False):
+            return logits, loss, soft_costs()
 
     return step_forward
 
@@ -126,6 +145,13 @@ def _on_cpu(bits: dict[str, LayerBits]) -> dict[str, LayerBits]:
                                         if torch.is_tensor(getattr(b, f.name))})
         for name, b in bits.items()
     }  # fmt: skip
+
+
+def _soft_costs(
+    model: nn.Module, regularizer: BudgetRegularizer, geometry: Sequence[LayerGeometry], device: torch.device
+) -> tuple[torch.Tensor, ...]:
+    soft = soft_bits(model)
+    return regularizer.soft_costs(geometry, soft if device.type == "cpu" else _on_cpu(soft))
 
 
 @dataclass
@@ -183,10 +209,11 @@ def train_epoch(
     cross-entropy on integer labels; any other loss, e.g. MSE for regression, makes ``acc`` NaN).
     ``step_progress``: a nested per-step bar on stderr in an epoch of many steps
     (:func:`csq_hw.runtime.progress.step_bar`).
-    ``compile``: run the forward pass and task loss (:func:`forward_loss`) through ``torch.compile`` (its backward
-    is compiled with it) while the weights are bit planes (search and plane hard phase; the straight-through
-    fine-tune stays eager); the budget term, the optimizer step and the checks stay eager. The CSQ layers trace
-    without graph breaks (tests/test_compile.py); the first step in a new phase compiles (seconds).
+    ``compile``: run the forward pass, the task loss and, while searching, the budget's soft costs
+    (:func:`forward_loss`) through ``torch.compile`` (their backward is compiled with them) while the weights are
+    bit planes (search and plane hard phase; the straight-through fine-tune stays eager); the budget coefficients
+    (Python floats), the optimizer step and the checks stay eager. The CSQ layers and the cost models trace without
+    graph breaks (tests/test_compile.py); the first step in a new phase compiles (seconds).
     """
     source = as_source(data, y)
     model.train()
@@ -206,12 +233,16 @@ def train_epoch(
     seen = 0.0
     total_loss = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no read-back per step
     correct = torch.zeros((), dtype=torch.float64, device=device)
+    budget_on = regularizer is not None and searching
     eager_forward = forward_loss(model, loss_fn)
     # dynamo's cache is keyed by the code, so later epochs reuse the graphs. Eager instead: the straight-through
     # fine-tune (its value sets are cached on the host) and steps before every input quantizer has seen a batch
     # (the graph would stop at that one host read, the signedness)
     layers = [la for _, la in csq_layers(model)]
-    compiled = torch.compile(eager_forward) if compile and not any(la.is_finetuning for la in layers) else None
+    compiled = None
+    if compile and not any(la.is_finetuning for la in layers):
+        costs_of = (lambda: _soft_costs(model, regularizer, geometry, device)) if budget_on else None  # type: ignore[arg-type]
+        compiled = torch.compile(forward_loss(model, loss_fn, costs_of))
     ready = compiled is not None and all(la.act_calibrated for la in layers)
     coef, hard_costs = 0.0, (0.0,)
     cost_cache: dict[tuple, tuple[float, ...]] = {}  # hard bits change only when a mask logit crosses 0
@@ -221,19 +252,22 @@ def train_epoch(
         for group in optimizer.param_groups:
             group["lr"] = lr_at(steps_done + j, total_steps, base_lr)
         with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
-            logits, loss = (compiled if ready else eager_forward)(xb, yb)  # type: ignore[misc]
+            logits, loss, soft_costs = (compiled if ready else eager_forward)(xb, yb)  # type: ignore[misc]
         if compiled is not None and not ready:
             ready = all(la.act_calibrated for la in layers)
         if world > 1 and len(yb) * world != n_global:
             loss = loss * (len(yb) * world / n_global)  # DDP averages over ranks: make that the global mean
-        if regularizer is not None and searching:
+        if budget_on:
             key = hard_state_key(model)
             if key not in cost_cache:
                 cost_cache[key] = regularizer.hard_costs(geometry, hard_bits(model))  # one per constraint
             hard_costs = cost_cache[key]
             coef = regularizer.coefficient(hard_costs)
-            soft = soft_bits(model)
-            loss = loss + regularizer(geometry, soft if device.type == "cpu" else _on_cpu(soft), hard_costs)
+            if soft_costs:  # taken in the compiled graph
+                loss = loss + regularizer.term(soft_costs, hard_costs)
+            else:
+                soft = soft_bits(model)
+                loss = loss + regularizer(geometry, soft if device.type == "cpu" else _on_cpu(soft), hard_costs)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"loss became {float(loss.detach())} at epoch {epoch}, step {j}; lower --lr or the budget strength",
