@@ -2,11 +2,13 @@
 
     python benchmarks/plane_memory.py [--model resnet20] [--max-bits 8] [--device cpu|cuda] [--batch-size 128]
 
-For ``plane_dtype`` float32 and bfloat16 (and ``amp`` off/bf16 on CUDA) one Adam training step is run and the
-script reports, per quantized weight (bytes):
+For ``plane_dtype`` float32 and bfloat16, Adam's plane moments (``plane_adam_state``) in float32 and bfloat16
+(``csq_hw.train.compact_adam``), and ``amp`` off/bf16 on CUDA, one Adam training step is run and the script
+reports, per quantized weight (bytes):
 
-* ``planes``: the plane parameters p, n (2N values per weight); ``grads``: their gradients; ``adam``: Adam's
-  exp_avg and exp_avg_sq for them;
+* ``planes``: the plane parameters p, n (2N values per weight); ``grads``: their gradients (with
+  ``plane_step_in_backward``, ``in bwd``: none are kept; counted is the most that exist at once, one layer's p and n
+  gradients between its backward and the update hooks); ``adam``: Adam's exp_avg and exp_avg_sq for them;
 * ``saved``: what autograd keeps between forward and backward for the weight construction, counted with
   ``torch.autograd.graph.saved_tensors_hooks`` over storages that are not the module's own parameters or buffers
   (a saved parameter costs nothing extra), for the fused operation the layers use now (``fused``) and for the
@@ -62,13 +64,22 @@ def saved_bytes(model: nn.Module, build: Callable[[], list[torch.Tensor]]) -> in
     return sum(saved.values())
 
 
-def measure(model_name: str, max_bits: int, plane_dtype: str, device: torch.device, batch: int, amp: bool) -> dict:
+def measure(
+    model_name: str,
+    max_bits: int,
+    plane_dtype: str,
+    device: torch.device,
+    batch: int,
+    amp: bool,
+    state: str,
+    in_backward: bool = False,
+) -> dict:
     from csq_hw.train.trainer import make_optimizer
     from csq_hw.zoo.models import model_info
 
     model, layers = _build(model_name, max_bits, plane_dtype, device)
     n_weights = sum(math.prod(layer.weight_shape) for layer in layers)
-    opt = make_optimizer(model, "adam", 1e-3, 0.0)
+    opt = make_optimizer(model, "adam", 1e-3, 0.0, plane_adam_state=state, plane_step_in_backward=in_backward)
     info = model_info(model_name)
     x = torch.randn(batch, *info.input_shape, device=device)
     y = torch.randint(0, info.n_classes, (batch,), device=device)
@@ -88,9 +99,16 @@ def measure(model_name: str, max_bits: int, plane_dtype: str, device: torch.devi
     out = {
         "plane_dtype": plane_dtype,
         "amp": amp,
+        "state": state,
+        "in_backward": in_backward,
         "n_weights": n_weights,
         "planes": nbytes(plane_params) / n_weights,
-        "grads": nbytes([p.grad for p in plane_params]) / n_weights,
+        "grads": (
+            max(nbytes(la.plane_parameters()) for la in layers)
+            if in_backward
+            else nbytes([p.grad for p in plane_params])
+        )
+        / n_weights,  # fmt: skip
         "adam": nbytes(states) / n_weights,
         "saved": saved_now / n_weights,
         "saved_before": saved_before / n_weights,
@@ -127,13 +145,17 @@ def main() -> None:
     p.add_argument("--batch-size", dest="batch_size", type=int, default=128)
     args = p.parse_args()
     device = torch.device(args.device)
-    combos = [("float32", False), ("bfloat16", False)]
+    base = [("float32", "float32", False), ("float32", "bfloat16", False), ("float32", "float32", True),
+            ("float32", "bfloat16", True), ("bfloat16", "float32", False)]  # fmt: skip
+    combos = [(d, False, s, b) for d, s, b in base]
     if device.type == "cuda":
-        combos += [("float32", True), ("bfloat16", True)]
+        combos += [(d, True, s, b) for d, s, b in base]
     print(f"{args.model}, N = {args.max_bits}, {device}, batch {args.batch_size}: bytes per quantized weight")
-    for plane_dtype, amp in combos:
-        r = measure(args.model, args.max_bits, plane_dtype, device, args.batch_size, amp)
-        line = (f"  planes {plane_dtype:<8} amp {'bf16' if amp else 'off ':<4}  planes {r['planes']:5.1f}  "
+    for plane_dtype, amp, state, in_backward in combos:
+        r = measure(args.model, args.max_bits, plane_dtype, device, args.batch_size, amp, state, in_backward)
+        line = (f"  planes {plane_dtype:<8} adam state {state:<8} {'in bwd' if in_backward else 'after ':<6} "
+                f"amp {'bf16' if amp else 'off ':<4}  "
+                f"planes {r['planes']:5.1f}  "
                 f"grads {r['grads']:5.1f}  adam {r['adam']:5.1f}  saved {r['saved_before']:5.1f} before, "
                 f"{r['saved']:5.2f} fused  = {r['total_before']:5.1f} before, {r['total']:5.1f} now")  # fmt: skip
         if "peak" in r:

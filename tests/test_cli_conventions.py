@@ -119,7 +119,9 @@ def _non_default_values() -> dict[str, object]:
             values[o.flat] = "search" if o.default != "search" else 4
         else:
             values[o.flat] = f"{o.default or 'x'}-other"
-    # keep the combination valid: a fixed act_bits with qat, a ticket inside the epochs, the CSQ method
+    # keep the combination valid: a fixed act_bits with qat, a ticket inside the epochs, the CSQ method, Adam (the
+    # bit-plane memory options need it)
+    values.update(optimizer="adam")
     values.update(act_bits=6, act_max_bits=8, act_min_bits=3, uniform=False, qat=True, ticket_epoch=5, epochs=31,
                   settle_epochs=2, initial_temperature=1.5, budget="lut=12345", model="mlp:64,32",
                   dataset="npz:/data/\x01odd\tname \"quoted\".npz", data_dir="C:\\data\\n")  # fmt: skip

@@ -112,6 +112,17 @@ class TrainOptions:
     plane_dtype: str = option(
         "float32", choices=PLANE_DTYPES, help="storage dtype of the bit planes (docs/distributed.md)"
     )
+    plane_adam_state: str = option(
+        "float32",
+        choices=("float32", "bfloat16"),
+        help="storage dtype of Adam's two moments for the bit planes; bfloat16 (stochastically rounded) saves 64 "
+        "bytes per weight at max_bits 8 (docs/distributed.md)",
+    )
+    plane_step_in_backward: bool = option(
+        False,
+        help="update each bit-plane tensor inside backward and drop its gradient at once (64 bytes per weight "
+        "less at max_bits 8; one process only; docs/distributed.md)",
+    )
     compile: bool = option(
         False, help="run each step's forward pass through torch.compile (faster steps after a compile of seconds)"
     )
@@ -134,6 +145,10 @@ class TrainOptions:
             raise UserError(f"pretrain_epochs={self.pretrain_epochs}; give 0 (random init, as the paper) or more")
         if not self.lr > 0:
             raise UserError(f"lr={self.lr}; give a positive learning rate")
+        if self.plane_adam_state != "float32" and self.optimizer != "adam":
+            raise UserError(f"plane_adam_state={self.plane_adam_state} needs optimizer adam (got {self.optimizer})")
+        if self.plane_step_in_backward and self.optimizer != "adam":
+            raise UserError(f"plane_step_in_backward needs optimizer adam (got {self.optimizer})")
         if not 0 < self.initial_temperature <= self.final_temperature:
             raise UserError(
                 f"initial_temperature={self.initial_temperature}; give a value in (0, final_temperature] (default 1)"

@@ -140,9 +140,13 @@ class CSQModel(nn.Module):
         """Every constraint's cost at the current hard precisions, each in its cost's unit."""
         return self.budget.costs(self.geometry, hard_bits(self.module))
 
-    def optimizer(self, name: str = "adam", lr: float = 0.01, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-        """Adam or SGD over what trains now (the search's planes and masks, or the fine-tune's shadow weights)."""
-        return make_optimizer(self.module, name, lr, weight_decay, finetune=self.finetuning)
+    def optimizer(
+        self, name: str = "adam", lr: float = 0.01, weight_decay: float = 0.0, plane_adam_state: str = "float32"
+    ) -> torch.optim.Optimizer:
+        """Adam or SGD over what trains now (the search's planes and masks, or the fine-tune's shadow weights);
+        ``plane_adam_state="bfloat16"``: Adam's moments of the bit planes in bfloat16 (``make_optimizer``)."""
+        return make_optimizer(self.module, name, lr, weight_decay, finetune=self.finetuning,
+                              plane_adam_state=plane_adam_state)  # fmt: skip
 
 
 def prepare(model: nn.Module, input_shape: tuple[int, ...], budget: str, *, epochs: int,

@@ -217,7 +217,9 @@ def _train(
         for _, layer in csq_layers(model):
             layer.start_finetune(from_current=False, step_rule="maxabs" if cfg.train.finetune_step == "search" else
                                  cfg.train.finetune_step)  # fmt: skip
-    optimizer = make_optimizer(model, cfg.train.optimizer, cfg.train.lr, cfg.train.weight_decay, finetune=cfg.train.qat)
+    optimizer = make_optimizer(model, cfg.train.optimizer, cfg.train.lr, cfg.train.weight_decay, finetune=cfg.train.qat,
+                               plane_adam_state=cfg.train.plane_adam_state, seed=cfg.train.seed,
+                               plane_step_in_backward=cfg.train.plane_step_in_backward)  # fmt: skip
     regularizer = BudgetRegularizer(budget, cfg.budget.strength) if searched else None
     cfg_dict = cfg.to_flat()
     steps_per_epoch = -(-len(train_src) // cfg.data.batch_size)

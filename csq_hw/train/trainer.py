@@ -27,6 +27,7 @@ from csq_hw.quant.layers import csq_layers
 from csq_hw.runtime import distributed
 from csq_hw.runtime.progress import step_bar
 from csq_hw.train.budget import BudgetRegularizer
+from csq_hw.train.optimizers import make_optimizer, optimizer_kernel
 
 #: ``loss_fn(output (B, ...), target (B, ...)) -> scalar tensor``, e.g. ``torch.nn.functional.mse_loss``
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -63,43 +64,6 @@ def temperature(epoch: int, ticket: int, final: float, initial: float = 1.0) -> 
 def lr_at(step: int, total_steps: int, base_lr: float) -> float:
     """Cosine decay from ``base_lr`` (step 0) towards 0 (step ``total_steps``)."""
     return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
-
-
-def make_optimizer(
-    model: nn.Module, name: str, lr: float, weight_decay: float, finetune: bool = False
-) -> torch.optim.Optimizer:
-    """Adam or SGD (momentum 0.9). Mask and gate logits get no weight decay (it would pull them to the
-    threshold), unlike the reference code (pitfall 8).
-
-    ``finetune=False`` (the search): every trainable parameter but the fine-tune shadow weights.
-    ``finetune=True`` (straight-through fine-tune, plain QAT): the shadow weights and every parameter outside the
-    bit-plane machinery (biases, BatchNorm, float layers); planes, masks, gates and steps stay frozen.
-    """
-    layers = [la for _, la in csq_layers(model)]
-    search_only = {id(p) for la in layers for p in la.search_parameters()}
-    finetune_only = {id(p) for la in layers for p in la.finetune_parameters()}
-    undecayed = {id(p) for la in layers for p in la.mask_parameters() + la.step_parameters()}
-    decay, no_decay = [], []
-    for p in model.parameters():  # module order, so that a checkpoint's optimizer state lines up
-        if not p.requires_grad:
-            continue
-        if id(p) in (search_only if finetune else finetune_only):
-            continue
-        (no_decay if id(p) in undecayed else decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    kernel = optimizer_kernel(decay + no_decay)
-    if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=0.9, **kernel)
-    return torch.optim.Adam(groups, lr=lr, **kernel)
-
-
-def optimizer_kernel(params: Sequence[torch.Tensor]) -> dict[str, bool]:
-    """``{"fused": True}`` where torch has a fused Adam/SGD kernel for every parameter (floating point, on the CPU
-    or a CUDA device: one kernel for all tensors; on CPU 3-4 x faster than ``foreach`` for the 2N bit planes per
-    weight, see ``benchmarks/step_time.py``), else ``{"foreach": True}``. Same update rule either way (float32
-    rounding may differ)."""
-    fusable = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
-    return {"fused": True} if fusable else {"foreach": True}
 
 
 def batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
