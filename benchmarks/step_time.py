@@ -3,18 +3,19 @@
 Usage:
     python benchmarks/step_time.py [--steps 200] [--threads 2] [--compile]     # CPU: jet MLP, digits CNN/MLP
     python benchmarks/step_time.py --device cuda [--compile]                    # GPU: ResNet-20, CIFAR shapes
+    python benchmarks/step_time.py --plane-adam-state bfloat16 --plane-step-in-backward   # the memory options
 
 For each model, the float model and its CSQ version (search phase, size budget term on) take one training step
-each, alternately, on the same batch: the float step is forward, cross-entropy, backward and an Adam step with
-the fastest kernel torch has for it (``fused``, as the trainer's ``optimizer_kernel`` picks); the CSQ step is the
-step of ``csq_hw.train.trainer.train_epoch`` (the same forward/loss function, the hard-state key and the cached
-exact cost, the soft bits and the budget term, the finiteness check, Adam as the trainer builds it, the loss
-summed on the device). Printed: median step times (ms) and their ratio. ``--compile`` adds both steps with the
-forward pass (and, for CSQ, the budget's soft costs) through ``torch.compile`` (inductor; what ``--compile`` does
-in training), compiled before the timing starts, and the ratios compiled CSQ / eager float and compiled CSQ /
-compiled float. On CUDA every
-timed step ends with ``torch.cuda.synchronize()``. Timings on a shared machine are noisy: compare ratios from one
-run, not absolute times across runs.
+each, alternately, on the same batch: the float step is forward, cross-entropy, backward and an Adam step with the
+fastest kernel torch has for it (``fused``, as the trainer's ``optimizer_kernel`` picks; after ``|``: the same float
+step with ``foreach`` Adam, the denominator of the measurements before fused kernels); the CSQ step is the step of
+``csq_hw.train.trainer.train_epoch`` (the same forward/loss function, the hard-state key and the cached exact cost,
+the soft bits and the budget term, the finiteness check, Adam as the trainer builds it, the loss summed on the
+device). Printed: median step times (ms) and their ratio. ``--compile`` adds both steps with the forward pass (and,
+for CSQ, the budget's soft costs) through ``torch.compile`` (inductor; what ``--compile`` does in training),
+compiled before the timing starts, and the ratios compiled CSQ / eager float and compiled CSQ / compiled float. On
+CUDA every timed step ends with ``torch.cuda.synchronize()``. Timings on a shared machine are noisy: compare ratios
+from one run, not absolute times across runs.
 """
 
 from __future__ import annotations
@@ -85,7 +86,9 @@ def _timed(step: Step, device: torch.device) -> float:
     return time.perf_counter() - t0
 
 
-def run_case(name: str, batch: int, budget: str, device: torch.device, steps: int, compile: bool) -> dict:
+def run_case(
+    name: str, batch: int, budget: str, device: torch.device, steps: int, compile: bool, memory: dict | None = None
+) -> dict:
     info = model_info(name)
     torch.manual_seed(0)
     fmodel = build_model(name).to(device)
@@ -99,7 +102,7 @@ def run_case(name: str, batch: int, budget: str, device: torch.device, steps: in
     fmodel.train()
     cmodel.train()
     cmodel(x)  # the first calibration batch (the trainer's first step also runs eagerly)
-    variants = {"float": ("float", False), "csq": ("csq", False)}
+    variants = {"float": ("float", False), "float_foreach": ("float", False), "csq": ("csq", False)}
     if compile:
         variants |= {"float_c": ("float", True), "csq_c": ("csq", True)}
     steps_of: dict[str, Step] = {}
@@ -110,10 +113,12 @@ def run_case(name: str, batch: int, budget: str, device: torch.device, steps: in
         forward = torch.compile(forward) if compiled else forward
         if kind == "float":
             params = list(model.parameters())
-            opt = torch.optim.Adam(params, lr=1e-3, **optimizer_kernel(params))
+            kernel = {"foreach": True} if key == "float_foreach" else optimizer_kernel(params)
+            opt = torch.optim.Adam(params, lr=1e-3, **kernel)
             steps_of[key] = float_step(model, opt, forward, x, y)
         else:
-            steps_of[key] = csq_step(model, make_optimizer(model, "adam", 1e-3, 0.0), forward, x, y, reg, geometry)
+            opt = make_optimizer(model, "adam", 1e-3, 0.0, **(memory or {}))
+            steps_of[key] = csq_step(model, opt, forward, x, y, reg, geometry)
     times: dict[str, list[float]] = {k: [] for k in steps_of}
     for j in range(steps + 10):  # 10 warm-up rounds (compilation included)
         for key, step in steps_of.items():
@@ -129,20 +134,31 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads on the CPU")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--compile", action="store_true", help="also time both steps with a compiled forward pass")
+    ap.add_argument(
+        "--plane-adam-state",
+        default="float32",
+        choices=("float32", "bfloat16"),
+        help="the CSQ step's plane moments (the memory option of the same name)",
+    )
+    ap.add_argument("--plane-step-in-backward", action="store_true", help="the CSQ step updates the planes in backward")
     args = ap.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device here")
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
-    head = f"{'model':<12} {'batch':>5} {'float ms':>9} {'csq ms':>8} {'ratio':>6}"
+    head = (
+        f"{'model':<12} {'batch':>5} {'float ms':>9} {'csq ms':>8} {'ratio':>6} | {'float foreach ms':>16} {'ratio':>6}"
+    )
     if args.compile:
         head += f" | {'float_c ms':>10} {'csq_c ms':>9} {'csq_c/float':>11} {'csq_c/float_c':>13}"
     print(f"{device}, {args.threads} threads, torch {torch.__version__}, median of {args.steps} steps")
     print(head)
     for name, batch, budget in CASES[device.type]:
-        t = run_case(name, batch, budget, device, args.steps, args.compile)
-        line = f"{name:<12} {batch:>5} {t['float']:>9.3f} {t['csq']:>8.3f} {t['csq'] / t['float']:>6.2f}"
+        memory = {"plane_adam_state": args.plane_adam_state, "plane_step_in_backward": args.plane_step_in_backward}
+        t = run_case(name, batch, budget, device, args.steps, args.compile, memory)
+        line = (f"{name:<12} {batch:>5} {t['float']:>9.3f} {t['csq']:>8.3f} {t['csq'] / t['float']:>6.2f} | "
+                f"{t['float_foreach']:>16.3f} {t['csq'] / t['float_foreach']:>6.2f}")  # fmt: skip
         if args.compile:
             line += (f" | {t['float_c']:>10.3f} {t['csq_c']:>9.3f} {t['csq_c'] / t['float']:>11.2f} "
                      f"{t['csq_c'] / t['float_c']:>13.2f}")  # fmt: skip
