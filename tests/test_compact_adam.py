@@ -147,3 +147,13 @@ def test_a_replaced_optimizer_stops_updating_from_backward():
     before = plane.detach().clone()
     nn.functional.cross_entropy(model(torch.randn(4, 12)), torch.tensor([0, 1, 2, 0])).backward()
     assert torch.equal(plane.detach(), before) and plane.grad is not None
+
+
+def test_an_optimizer_state_of_other_groups_is_a_user_error(tmp_path):
+    from csq_hw.train.optimizers import load_optimizer_state
+
+    model = _csq_mlp()
+    saved = make_optimizer(model, "adam", 1e-2, 0.0).state_dict()  # 2 groups
+    compact = make_optimizer(model, "adam", 1e-2, 0.0, plane_adam_state="bfloat16")  # 3 groups
+    with pytest.raises(UserError, match="does not fit this run's optimizer settings"):
+        load_optimizer_state(compact, saved, tmp_path / "checkpoint.pt")

@@ -76,6 +76,20 @@ def test_killed_run_resumes_to_same_precisions(tmp_path, monkeypatch):
     assert len(pd.read_csv(tmp_path / "cut" / "metrics.csv")) == 5
 
 
+def test_killed_run_with_the_plane_memory_options_resumes_to_the_same_model(tmp_path, monkeypatch):
+    """bfloat16 plane moments with the update in backward (#17): a run killed after a checkpoint resumes to what the
+    uninterrupted run gives (the rounding streams are seeded by the step), and its exact model is its hard model."""
+    cfg = TrainConfig.from_flat(model="digits-mlp", dataset="digits", budget="size=u3", epochs=5, ticket_epoch=3,
+                                seed=3, plane_adam_state="bfloat16", plane_step_in_backward=True)  # fmt: skip
+    full = train_run(cfg, tmp_path / "full", progress=False)
+    cut_after_checkpoint(monkeypatch, cfg, tmp_path / "cut", epoch=2)
+    resumed = train_run(cfg, tmp_path / "cut", resume=True, progress=False)
+    p_full = json.loads((tmp_path / "full" / "precisions.json").read_text())
+    assert p_full == json.loads((tmp_path / "cut" / "precisions.json").read_text())
+    assert resumed["test_acc"] == full["test_acc"] == full["hard_model_test_acc"]
+    assert full["test_acc"] > 0.5
+
+
 def test_settle_epochs_turn_the_budget_term_off_before_the_ticket(tmp_path):
     cfg = TrainConfig.from_flat(model="digits-mlp", dataset="digits", budget="size=u3", epochs=4, ticket_epoch=3,
                       settle_epochs=1, seed=2)  # fmt: skip

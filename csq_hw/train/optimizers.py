@@ -13,7 +13,7 @@ from csq_hw.quant.layers import csq_layers
 from csq_hw.runtime import distributed
 from csq_hw.train.compact_adam import CompactAdam
 
-__all__ = ["make_optimizer", "optimizer_kernel"]
+__all__ = ["make_optimizer", "optimizer_kernel", "load_optimizer_state"]
 
 
 def make_optimizer(
@@ -75,3 +75,14 @@ def optimizer_kernel(params: Sequence[torch.Tensor]) -> dict[str, bool]:
     rounding may differ)."""
     fusable = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
     return {"fused": True} if fusable else {"foreach": True}
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict, path: object) -> None:
+    """``optimizer.load_state_dict(state)``; a state of other parameter groups (a resume with ``--allow-changes``
+    that switched ``optimizer``, ``plane_adam_state`` or ``plane_step_in_backward``) is a :class:`UserError`."""
+    try:
+        optimizer.load_state_dict(state)
+    except (ValueError, KeyError) as exc:
+        raise UserError(f"the optimizer state in {path} does not fit this run's optimizer settings "
+                        f"({str(exc).splitlines()[0][:100]}); resume with the optimizer, plane_adam_state and "
+                        "plane_step_in_backward it was written with") from None  # fmt: skip

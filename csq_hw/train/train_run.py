@@ -45,11 +45,12 @@ from csq_hw.train.budget import BudgetRegularizer, fixed_bits_budgets, repair_to
 from csq_hw.train.config import TrainConfig, config_to_toml
 from csq_hw.train.handover import hand_over
 from csq_hw.train.lr_schedule import LrSchedule
+from csq_hw.train.optimizers import load_optimizer_state, make_optimizer
 from csq_hw.train.pretrain import pretrain_float
 from csq_hw.train.run_checks import check_resume_phase, loss_warnings, run_warnings, where_to_restart
 from csq_hw.train.run_inputs import TrainInputs, check_budget_kind, inputs_from_config
 from csq_hw.train.summary_report import summary_record
-from csq_hw.train.trainer import evaluate, evaluate_loss, fixed_batch, make_optimizer, temperature, train_epoch
+from csq_hw.train.trainer import evaluate, evaluate_loss, fixed_batch, temperature, train_epoch
 from csq_hw.zoo.architecture import ARCHITECTURE_NAME, save_architecture
 from csq_hw.zoo.models import build_model, full_precision_for, input_shape_for
 
@@ -241,10 +242,9 @@ def _train(
                       "schedules (temperature, learning rate, hand-over) follow the new settings from here",
                       file=sys.stderr)  # fmt: skip
         if searched and ste and start_epoch > cfg.train.ticket:  # cut during the fine-tune: its own optimizer
-            optimizer = make_optimizer(
-                model, cfg.train.optimizer, cfg.train.finetune_learning_rate, cfg.train.weight_decay, finetune=True
-            )
-        optimizer.load_state_dict(ckpt["optimizer"])
+            optimizer = make_optimizer(model, cfg.train.optimizer, cfg.train.finetune_learning_rate,
+                                       cfg.train.weight_decay, finetune=True)  # fmt: skip
+        load_optimizer_state(optimizer, ckpt["optimizer"], out / CHECKPOINT_NAME)
         set_rng_state(ckpt["rng"])
     if main:
         out.mkdir(parents=True, exist_ok=True)
