@@ -28,11 +28,11 @@ from collections.abc import Callable
 import torch
 
 from csq_hw import TrainConfig
-from csq_hw.quant.layer_bits import hard_bits, soft_bits
+from csq_hw.quant.layer_bits import hard_bits
 from csq_hw.quant.layers import set_phase, set_temperature
 from csq_hw.train.budget import BudgetRegularizer
 from csq_hw.train.train_run import build_csq_model
-from csq_hw.train.trainer import _on_cpu, _soft_costs, forward_loss, hard_state_key, make_optimizer, optimizer_kernel
+from csq_hw.train.trainer import _cost_bits, _soft_costs, forward_loss, hard_state_key, make_optimizer, optimizer_kernel
 from csq_hw.zoo.models import build_model, model_info
 
 CASES = {
@@ -66,8 +66,7 @@ def csq_step(model, opt, forward, x, y, reg, geometry) -> Step:
         if soft_costs:  # the compiled step: the soft costs came out of the graph
             loss = loss + reg.term(soft_costs, cache[key])
         else:
-            soft = soft_bits(model)
-            loss = loss + reg(geometry, soft if x.device.type == "cpu" else _on_cpu(soft), cache[key])
+            loss = loss + reg(geometry, _cost_bits(model, x.device), cache[key])
         if not torch.isfinite(loss):
             raise RuntimeError("non-finite loss")
         opt.zero_grad(set_to_none=True)

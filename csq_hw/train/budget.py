@@ -152,11 +152,10 @@ class BudgetRegularizer:
     def __call__(
         self, geometry: Sequence[LayerGeometry], soft: dict[str, LayerBits], hard_cost: HardCosts
     ) -> torch.Tensor:
-        term = torch.zeros((), dtype=torch.float64)
-        for c, b in zip(self.coefficients(hard_cost), self.budgets, strict=True):
-            if c != 0.0:
-                term = term + self.strength * c * b.cost(geometry, soft) / b.value
-        return term
+        """The term at the soft bits ``soft``; only the constraints with a non-zero coefficient are priced."""
+        coefficients = self.coefficients(hard_cost)
+        costs = [b.cost(geometry, soft) if c != 0.0 else None for c, b in zip(coefficients, self.budgets, strict=True)]
+        return self.term(costs, hard_cost)
 
     def soft_costs(self, geometry: Sequence[LayerGeometry], soft: dict[str, LayerBits]) -> tuple[torch.Tensor, ...]:
         """Every constraint's cost at the soft bits ``soft`` (0-dim tensors in its unit, differentiable): the part of
@@ -164,9 +163,9 @@ class BudgetRegularizer:
         change whenever a hard bit does)."""
         return tuple(b.cost(geometry, soft) for b in self.budgets)
 
-    def term(self, soft_costs: Sequence[torch.Tensor], hard_cost: HardCosts) -> torch.Tensor:
-        """The budget term from :meth:`soft_costs`: the value (and gradient) ``self(geometry, soft, hard_cost)``
-        gives, by the same operations."""
+    def term(self, soft_costs: Sequence[torch.Tensor | None], hard_cost: HardCosts) -> torch.Tensor:
+        """``lambda * sum_k c_k * C_k,soft / B_k`` from the constraints' soft costs (:meth:`soft_costs`; a cost whose
+        coefficient is 0 is not read and may be None)."""
         term = torch.zeros((), dtype=torch.float64)
         for c, b, cost in zip(self.coefficients(hard_cost), self.budgets, soft_costs, strict=True):
             if c != 0.0:

@@ -67,7 +67,6 @@ class CompactAdam(torch.optim.Adam):
     def __init__(self, params, seed: int = 0, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(params, **kwargs)
         self.seed = int(seed)
-        self._group_of: dict[int, tuple[dict, int]] = {}
         for group in self.param_groups:
             group.setdefault("plane_state", None)
             if group["plane_state"] not in (None, "float32", "bfloat16"):
@@ -80,7 +79,7 @@ class CompactAdam(torch.optim.Adam):
     def _index_groups(self) -> None:
         """Each parameter's group and its index in the optimizer (the rounding stream); rebuilt on loading a state,
         which replaces the group dicts."""
-        self._group_of = {}
+        self._group_of: dict[int, tuple[dict, int]] = {}
         index = 0
         for group in self.param_groups:
             for p in group["params"]:

@@ -111,11 +111,16 @@ def _on_cpu(bits: dict[str, LayerBits]) -> dict[str, LayerBits]:
     }  # fmt: skip
 
 
+def _cost_bits(model: nn.Module, device: torch.device) -> dict[str, LayerBits]:
+    """The soft bits where the cost models take them: on the CPU (moved there from another device)."""
+    soft = soft_bits(model)
+    return soft if device.type == "cpu" else _on_cpu(soft)
+
+
 def _soft_costs(
     model: nn.Module, regularizer: BudgetRegularizer, geometry: Sequence[LayerGeometry], device: torch.device
 ) -> tuple[torch.Tensor, ...]:
-    soft = soft_bits(model)
-    return regularizer.soft_costs(geometry, soft if device.type == "cpu" else _on_cpu(soft))
+    return regularizer.soft_costs(geometry, _cost_bits(model, device))
 
 
 @dataclass
@@ -230,8 +235,7 @@ def train_epoch(
             if soft_costs:  # taken in the compiled graph
                 loss = loss + regularizer.term(soft_costs, hard_costs)
             else:
-                soft = soft_bits(model)
-                loss = loss + regularizer(geometry, soft if device.type == "cpu" else _on_cpu(soft), hard_costs)
+                loss = loss + regularizer(geometry, _cost_bits(model, device), hard_costs)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"loss became {float(loss.detach())} at epoch {epoch}, step {j}; lower --lr or the budget strength",
