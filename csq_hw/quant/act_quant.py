@@ -13,20 +13,21 @@ for the positions below the ``min_bits`` most significant ones,
 so each extra LSB refines the coarser value only if every coarser refinement is kept. Soft bits
 ``Bmin + sum_j G_j`` are differentiable; with hard gates 1[m >= 0] they are the exact width.
 
-The forward pass (calibration included) reads nothing back to the host once the signedness is known (after the
-first calibration batch, or after loading a state; :attr:`ActQuant.sign_known`): the range exponent, the grid and
-a searched width in the hard phase are 0-dim tensors (``torch.where``, ``frexp``, no ``.item()``), so it runs
-without host synchronisation and without graph breaks under ``torch.compile``.
+On a CUDA device and under ``torch.compile`` the forward pass (calibration included) reads nothing back to the
+host once the signedness is known (after the first calibration batch, or after loading a state;
+:attr:`ActQuant.sign_known`): the range exponent, the grid and a searched width in the hard phase are 0-dim tensors
+(``torch.where``, ``frexp``, no ``.item()``), so it runs without host synchronisation and without graph breaks. In
+eager mode on the CPU the same exponents are computed from Python numbers (:mod:`csq_hw.quant.host_scalars`: a host
+read is free there, a 0-dim tensor operation is not), with bit-identical results.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
 
 from csq_hw.quant.fixed_point import int_range, quantize_scaled
+from csq_hw.quant.host_scalars import ceil_log2, ema_float32, on_host
 from csq_hw.quant.temperature import Tempered
 from csq_hw.runtime import distributed
 
@@ -104,8 +105,7 @@ class ActQuant(Tempered):
     @property
     def range_exponent(self) -> int:
         """r with values below 2^r: ``ceil(log2(running max))`` (0 before calibration)."""
-        rm = float(self.running_max)
-        return math.ceil(math.log2(rm)) if rm > 0 else 0
+        return ceil_log2(float(self.running_max))
 
     def range_exponent_tensor(self) -> torch.Tensor:
         """:attr:`range_exponent` as a 0-dim float32 tensor on the device, exactly: with ``running_max = m 2^e``,
@@ -133,6 +133,14 @@ class ActQuant(Tempered):
             fresh = fresh | first
             self._sync_sign()
         self.running_max.copy_(torch.where(fresh, batch_max, ema))
+
+    @torch.no_grad()
+    def _calibrate_on_host(self, x: torch.Tensor) -> None:
+        """:meth:`_calibrate` with Python numbers (CPU, eager, signedness known, one process): the same float32
+        values, two tensor operations and one host read instead of ~10 0-dim tensor operations."""
+        batch_max = float(x.detach().abs().max())
+        running = float(self.running_max)
+        self.running_max.fill_(batch_max if running == 0 else ema_float32(running, batch_max, self.momentum))
 
     # --- gates and bits -------------------------------------------------------------------------------------
     def gate_parameters(self) -> list[nn.Parameter]:
@@ -167,10 +175,12 @@ class ActQuant(Tempered):
         return self.k, self.range_exponent, w - self.k - self.range_exponent
 
     # --- forward --------------------------------------------------------------------------------------------
-    def _q(self, x: torch.Tensor, k: int, r: torch.Tensor, width: int) -> torch.Tensor:
-        """``q_W(x)``: W = ``width`` bits, sign bit k, range exponent r (0-dim tensor): f = W - k - r."""
+    def _q(self, x: torch.Tensor, k: int, r: torch.Tensor | int, width: int) -> torch.Tensor:
+        """``q_W(x)``: W = ``width`` bits, sign bit k, range exponent r (0-dim tensor, or int on the host):
+        f = W - k - r."""
         lo, hi = int_range(k, width)
-        return quantize_scaled(x, torch.exp2(width - k - r), lo, hi, ste=True)
+        scale = 2.0 ** (width - k - r) if isinstance(r, int) else torch.exp2(width - k - r)
+        return quantize_scaled(x, scale, lo, hi, ste=True)
 
     def _q_hard_width(self, x: torch.Tensor, k: int, r: torch.Tensor) -> torch.Tensor:
         """``q_W(x)`` at the exact searched width W (a 0-dim tensor: the hard gates are not read back)."""
@@ -181,13 +191,17 @@ class ActQuant(Tempered):
         return quantize_scaled(x, torch.exp2(width - k - r), lo, hi, ste=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        host = self.sign_known and on_host(x) and not distributed.active()
         if self.training and not self.frozen:
-            self._calibrate(x)
-        k, r = self.k, self.range_exponent_tensor()
+            self._calibrate_on_host(x) if host else self._calibrate(x)
+        k = self.k
+        r = self.range_exponent if host else self.range_exponent_tensor()
         if not self.search:
             return self._q(x, k, r, self.fixed_bits)
         if self.phase != "search":
-            return self._q_hard_width(x, k, r)
+            if host:
+                return self._q(x, k, r, self.hard_bits())
+            return self._q_hard_width(x, k, r)  # type: ignore[arg-type]
         gates = self.gates()
         prev = self._q(x, k, r, self.min_bits)
         out = prev

@@ -31,10 +31,10 @@ class _FixedSTE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, scale, lo, hi):  # type: ignore[override]
-        y = torch.floor(x * scale + 0.5)
+        y = (x * scale).add_(0.5).floor_()  # floor(x * scale + 0.5), in place on the one temporary
         clamped = torch.clamp(y, lo, hi)
         ctx.save_for_backward(clamped == y)  # inside the range (y is integer-valued; NaN and +-inf: outside)
-        return clamped / scale
+        return clamped.div_(scale)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]

@@ -2,13 +2,14 @@
 
 ``CSQLinear(x)`` = ``F.linear(act(x), W, b_q)`` with W from :class:`BitPlaneWeight`, ``act`` an
 :class:`ActQuant` and ``b_q`` the bias rounded (straight-through) to ``bias_bits`` signed bits with a
-power-of-two step ``2^e_b``, ``e_b = ceil(log2(max|b| / (2^(B-1) - 1)))``. The forward pass computes ``e_b`` on
-the device (:func:`bias_scale_tensor`): no host synchronisation, no graph break.
+power-of-two step ``2^e_b``, ``e_b = ceil(log2(max|b| / (2^(B-1) - 1)))``. On a CUDA device and under
+``torch.compile`` the forward pass computes ``e_b`` on the device (:func:`bias_scale_tensor`): no host
+synchronisation, no graph break; in eager mode on the CPU from one host read (:func:`bias_step_exponent`, the same
+value).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal, overload
@@ -21,6 +22,7 @@ from csq_hw.quant.act_quant import ActQuant
 from csq_hw.quant.bit_moves import BitMove, SoftWeightBits, WeightBits, set_logit
 from csq_hw.quant.bitplane_weight import PHASES, BitPlaneWeight
 from csq_hw.quant.fixed_point import int_range, quantize_scaled
+from csq_hw.quant.host_scalars import ceil_log2, on_host
 
 __all__ = [
     "BitMove",
@@ -39,7 +41,7 @@ __all__ = [
 def bias_step_exponent(bias: torch.Tensor, bits: int) -> int:
     """``ceil(log2(max|b| / (2^(bits-1) - 1)))``: the finest power-of-two step that holds every bias."""
     max_abs = float(bias.detach().abs().max()) if bias.numel() else 0.0
-    return math.ceil(math.log2(max(max_abs, 2.0**-30) / (2 ** (bits - 1) - 1)))
+    return ceil_log2(max(max_abs, 2.0**-30) / (2 ** (bits - 1) - 1))  # exact (frexp), as bias_scale_tensor
 
 
 def bias_scale_tensor(bias: torch.Tensor, bits: int) -> torch.Tensor:
@@ -102,7 +104,8 @@ class CSQLayer(nn.Module):
         """The bias on its ``bias_bits``-bit grid ``2^e_b`` (straight-through), computed on the device."""
         if self.bias is None:
             return None
-        scale = bias_scale_tensor(self.bias, self.bias_bits)  # 2^f, f = -e_b
+        host = on_host(self.bias)  # eager on the CPU: the exponent from one host read (csq_hw.quant.host_scalars)
+        scale = 2.0 ** -self.bias_exponent() if host else bias_scale_tensor(self.bias, self.bias_bits)  # 2^f, f = -e_b
         lo, hi = int_range(1, self.bias_bits)
         return quantize_scaled(self.bias, scale, lo, hi, ste=True)
 

@@ -16,15 +16,16 @@ Backward, with G = dL/dW (shape S), P = sigmoid(T p), Q = sigmoid(T n) recompute
 parameters themselves: nothing of size N * K is kept between forward and backward) and w = sum_b c_b d_b:
 
     Gi      = D * G                                      dL/dw
-    dL/dp_b = T * (c_b Gi) (1 - P_b) P_b                 (``aten.sigmoid_backward``, as autograd computes it)
-    dL/dn_b = -T * (c_b Gi) (1 - Q_b) Q_b
-    r_b     = sum_k Gi_k d_{b,k}                         ((1, K) x (K, N) product) = dL/dc_b
+    dL/dp_b = (T c_b Gi) (1 - P_b) P_b                   (``aten.sigmoid_backward``; T folded into the N values c_b)
+    dL/dn_b = -(T c_b Gi) (1 - Q_b) Q_b
+    r_b     = sum_k Gi_k d_{b,k}                         ((N, K) x (K,) product) = dL/dc_b
     dL/dm_b = T * (r_b 2^b) (1 - M_b) M_b                (soft mask only)
-    dL/dl   = ln 2 * D * sum_k G_k w_k
+    dL/dl   = ln 2 * D * sum_k G_k w_k = ln 2 * sum_b c_b r_b   (from r: no second pass over the digits)
 
-Every product is taken in the order the composed autograd graph takes it, so weights and gradients agree with
-:func:`composed_plane_weight` (the code path before the fusion, kept as its reference) to float32 rounding, tested
-in ``tests/test_fused_plane_weight.py``. All loops over bit positions are tensor operations over the leading axis.
+Weights and gradients agree with :func:`composed_plane_weight` (the code path before the fusion, kept as its
+reference) to float32 rounding (the products are grouped differently), tested in ``tests/test_fused_plane_weight.py``.
+All loops over bit positions are tensor operations over the leading axis; the backward pass makes one pass over the
+(N, K) planes per output it needs (two sigmoids, the two plane gradients, the digits for r).
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ def _as(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return t if t.dtype == dtype else t.to(dtype)
 
 
+def _bit_sum(coef: torch.Tensor, digits: torch.Tensor) -> torch.Tensor:
+    """``sum_b c_b d_b``: (N,) x (N, *S) -> S, one (1, N) x (N, K) product."""
+    return coef.reshape(1, -1).mm(digits.reshape(coef.shape[0], -1)).reshape(digits.shape[1:])
+
+
 def _digits(pos: torch.Tensor, neg: torch.Tensor, temperature: torch.Tensor, hard: bool) -> torch.Tensor:
     """(N, *S) float32 digits: hard {-1, 0, 1} or relaxed ``sigmoid(T p) - sigmoid(T n)``."""
     if hard:
@@ -84,7 +90,7 @@ class _FusedPlaneWeight(torch.autograd.Function):
         mask = _mask(mask_logits, temperature, mask_mode)
         coef = mask * significance
         step = torch.exp2(torch.floor(log2_step + 0.5) if pow2 else log2_step)
-        w_int = torch.tensordot(coef, _digits(pos, neg, temperature, hard), dims=1)
+        w_int = _bit_sum(coef, _digits(pos, neg, temperature, hard))
         # the parameters and buffers themselves (no copies) and O(N) values: nothing of the weights' size
         ctx.save_for_backward(pos, neg, mask, temperature, significance, coef, step)
         ctx.hard = hard
@@ -96,27 +102,46 @@ class _FusedPlaneWeight(torch.autograd.Function):
         pos, neg, mask, t, significance, coef, step = ctx.saved_tensors
         need_p, need_n, need_m, need_l = ctx.needs_input_grad[:4]
         need_m = need_m and ctx.soft_mask
-        n_bits = coef.shape[0]
-        gi = grad * step  # dL/dw, shape S
-        gp = gn = gm = gl = None
         need_digits = need_m or need_l
-        sp = torch.sigmoid(t * _f32(pos)) if need_p or (need_digits and not ctx.hard) else None
-        sn = torch.sigmoid(t * _f32(neg)) if need_n or (need_digits and not ctx.hard) else None
-        if need_p or need_n:
-            outer = (coef.reshape(n_bits, 1) * gi.reshape(1, -1)).reshape(pos.shape)  # c_b Gi: dL/dd
-            if need_p:
-                gp = _as(torch.ops.aten.sigmoid_backward(outer, sp).mul_(t), pos.dtype)
-            if need_n:
-                gn = _as(torch.ops.aten.sigmoid_backward(outer, sn).mul_(t).neg_(), neg.dtype)
-        if need_digits:
-            digits = _digits(pos, neg, t, True) if ctx.hard else sp - sn  # the forward's digits
-            if need_m:
-                r = gi.reshape(1, -1).mm(digits.reshape(n_bits, -1).t()).reshape(n_bits)  # dL/dc
-                gm = torch.ops.aten.sigmoid_backward(r * significance, mask).mul_(t)
-            if need_l:
-                w_int = torch.tensordot(coef, digits, dims=1)
-                gl = (grad * w_int).sum() * step * _LN2
+        gi = grad * step  # dL/dw, shape S
+        gp, gn, r = _plane_grads(pos, neg, coef, t, gi, need_p, need_n, need_digits, ctx.hard)
+        gm = gl = None
+        if need_m:
+            gm = torch.ops.aten.sigmoid_backward(r * significance, mask).mul_(t)
+        if need_l:
+            # sum_k G_k w_k = sum_b c_b sum_k G_k d_bk = (c . r) / D: no second pass over the digits
+            gl = coef.dot(r) * _LN2
         return gp, gn, gm, gl, None, None, None, None, None
+
+
+def _plane_grads(
+    pos: torch.Tensor,
+    neg: torch.Tensor,
+    coef: torch.Tensor,
+    t: torch.Tensor,
+    gi: torch.Tensor,
+    need_p: bool,
+    need_n: bool,
+    need_r: bool,
+    hard: bool,
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """The backward pass's plane work with ATen operators: (dL/dp, dL/dn in the planes' dtypes, r (N,)), each None
+    when not needed. ``gi``: dL/dw, shape S."""
+    n_bits = coef.shape[0]
+    gp = gn = r = None
+    sp = torch.sigmoid(t * _f32(pos)) if need_p or (need_r and not hard) else None
+    sn = torch.sigmoid(t * _f32(neg)) if need_n or (need_r and not hard) else None
+    if need_p or need_n:
+        # T c_b Gi (shape (N, *S)): dL/dd times the sigmoid's inner factor T, folded into the O(N) coefficients
+        outer = ((coef * t).reshape(n_bits, 1) * gi.reshape(1, -1)).reshape(pos.shape)
+        if need_p:
+            gp = _as(torch.ops.aten.sigmoid_backward(outer, sp), pos.dtype)
+        if need_n:
+            gn = _as(torch.ops.aten.sigmoid_backward(outer, sn).neg_(), neg.dtype)
+    if need_r:
+        digits = _digits(pos, neg, t, True) if hard else sp.sub_(sn)  # the forward's digits (sp is spent)
+        r = digits.reshape(n_bits, -1).mv(gi.reshape(-1))  # dL/dc_b = sum_k Gi_k d_bk, shape (N,)
+    return gp, gn, r
 
 
 def fused_plane_weight(
