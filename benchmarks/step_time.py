@@ -21,6 +21,7 @@ from one run, not absolute times across runs.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -67,7 +68,7 @@ def csq_step(model, opt, forward, x, y, reg, geometry) -> Step:
             loss = loss + reg.term(soft_costs, cache[key])
         else:
             loss = loss + reg(geometry, _cost_bits(model, x.device), cache[key])
-        if not torch.isfinite(loss):
+        if not math.isfinite(loss.item()):
             raise RuntimeError("non-finite loss")
         opt.zero_grad(set_to_none=True)
         loss.backward()

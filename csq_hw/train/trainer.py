@@ -76,9 +76,12 @@ def hard_state_key(model: nn.Module) -> tuple:
     """Everything the exact bits depend on: the signs of all mask/gate logits and the activation signedness (one
     concatenation and one comparison for the whole model; the same key as the layers' ``selection_key`` s)."""
     layers = [la for _, la in csq_layers(model)]
-    logits = [p.detach() for la in layers for p in la.mask_parameters()]
+    logits = [p for la in layers for p in la.mask_parameters()]
     signs = tuple(int(la.act_signed) for la in layers)
-    return ((torch.cat(logits) >= 0).cpu().numpy().tobytes(), signs) if logits else ((), signs)
+    if not logits:
+        return (), signs
+    with torch.no_grad():  # the parameters themselves, no detached copies
+        return (torch.cat(logits) >= 0).cpu().numpy().tobytes(), signs
 
 
 def forward_loss(
@@ -236,7 +239,7 @@ def train_epoch(
                 loss = loss + regularizer.term(soft_costs, hard_costs)
             else:
                 loss = loss + regularizer(geometry, _cost_bits(model, device), hard_costs)
-        if not torch.isfinite(loss):
+        if not math.isfinite(loss.item()):  # one host read (isfinite on the device: 4 more operations, then it)
             raise TrainingDiverged(
                 f"loss became {float(loss.detach())} at epoch {epoch}, step {j}; lower --lr or the budget strength",
                 epoch,
