@@ -101,7 +101,7 @@ class CSQLayer(nn.Module):
         return None if self.bias is None else bias_step_exponent(self.bias, self.bias_bits)
 
     def quantized_bias(self) -> torch.Tensor | None:
-        """The bias on its ``bias_bits``-bit grid ``2^e_b`` (straight-through), computed on the device."""
+        """The bias on its ``bias_bits``-bit grid ``2^e_b`` (straight-through); ``e_b`` as the module docstring says."""
         if self.bias is None:
             return None
         host = on_host(self.bias)  # eager on the CPU: the exponent from one host read (csq_hw.quant.host_scalars)
