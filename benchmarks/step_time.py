@@ -33,7 +33,14 @@ from csq_hw.quant.layer_bits import hard_bits
 from csq_hw.quant.layers import set_phase, set_temperature
 from csq_hw.train.budget import BudgetRegularizer
 from csq_hw.train.train_run import build_csq_model
-from csq_hw.train.trainer import _cost_bits, _soft_costs, forward_loss, hard_state_key, make_optimizer, optimizer_kernel
+from csq_hw.train.trainer import (
+    _cost_bits,
+    _soft_costs,
+    forward_loss,
+    hard_state_keyer,
+    make_optimizer,
+    optimizer_kernel,
+)
 from csq_hw.zoo.models import build_model, model_info
 
 CASES = {
@@ -57,11 +64,12 @@ def csq_step(model, opt, forward, x, y, reg, geometry) -> Step:
     """One step as ``train_epoch`` takes it while searching (the exact cost cached while no logit changes sign)."""
     cache: dict[tuple, tuple[float, ...]] = {}
     total = torch.zeros((), dtype=torch.float64, device=x.device)
+    state_key = hard_state_keyer(model)
 
     def step() -> None:
         nonlocal total
         _, loss, soft_costs = forward(x, y)
-        key = hard_state_key(model)
+        key = state_key()
         if key not in cache:
             cache[key] = reg.hard_costs(geometry, hard_bits(model))
         if soft_costs:  # the compiled step: the soft costs came out of the graph

@@ -14,6 +14,8 @@ from torch import nn
 import csq_hw.train.trainer as trainer_mod
 from cost_models import trace_geometry
 from csq_hw import QuantConfig, TrainConfig, convert, csq_layers, set_phase, set_temperature
+from csq_hw.quant.act_quant import ActQuant
+from csq_hw.quant.fixed_point import inside_as_float
 from csq_hw.train.budget import BudgetRegularizer, resolve_budget
 from csq_hw.train.budget_set import as_budget_set
 from csq_hw.train.trainer import make_optimizer, train_epoch
@@ -70,6 +72,41 @@ def test_compiled_layer_computes_what_the_eager_layer_computes(phase):
     for eager_out, compiled_out in zip(outs[:half], outs[half:], strict=True):
         for a, b in zip(eager_out, compiled_out, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_inside_as_float_is_the_inside_mask_as_numbers():
+    # codes y = floor(x * scale + 0.5) and clamp(y, 0, 255): inside where equal (3 == 3, 0 == 0, 255 == 255);
+    # outside where saturated (300 -> 255, -2 -> 0, +-inf) and for NaN, where == is False: 1 - |c - y| <= 0 there
+    y = torch.tensor([3.0, 0.0, 255.0, 300.0, -2.0, float("inf"), float("-inf"), float("nan")])
+    clamped = torch.clamp(y, 0, 255)
+    expected = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    assert torch.equal(inside_as_float(y, clamped), expected)
+    assert torch.equal((clamped == y).float(), expected)
+
+
+def test_compiled_quantizer_saves_no_bool_tensor():
+    """Under torch.compile the straight-through node keeps its input, not a bool mask (inductor's CPU code stores
+    bool tensors ~10x slower than ATen), and gives the eager gradient."""
+    quantizer = ActQuant(bits=4)
+    quantizer.train()
+    x = (torch.randn(50, 7) * 3).requires_grad_()  # signed, partly saturated at 4 bits
+    quantizer(x)
+    quantizer.eval()  # calibration done: the compiled and eager calls quantize on one grid
+    grads, saved = [], []
+    for forward in (quantizer, torch.compile(quantizer, backend="aot_eager")):
+        dtypes: list[torch.dtype] = []
+
+        def pack(t: torch.Tensor, dtypes: list[torch.dtype] = dtypes) -> torch.Tensor:
+            dtypes.append(t.dtype)
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            (g,) = torch.autograd.grad(forward(x).square().sum(), [x])
+        grads.append(g)
+        saved.append(dtypes)
+    assert torch.bool in saved[0] and torch.bool not in saved[1]
+    assert (grads[0] == 0).any() and (grads[0] != 0).any()  # both cases are exercised
+    torch.testing.assert_close(grads[1], grads[0], rtol=0, atol=0)
 
 
 def _run(compile: bool, monkeypatch) -> tuple[list[float], nn.Module]:

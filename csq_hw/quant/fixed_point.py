@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["int_range", "quantize_fixed", "quantize_scaled", "ste_round"]
+__all__ = ["inside_as_float", "int_range", "quantize_fixed", "quantize_scaled", "ste_round"]
 
 
 def int_range(k: int, width: int) -> tuple[int, int]:
@@ -25,21 +25,48 @@ def ste_round(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.floor(x + 0.5) - x).detach()
 
 
+def _codes(x: torch.Tensor, scale, lo, hi) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[no-untyped-def]
+    """``(y, clamp(y, lo, hi))`` with ``y = floor(x * scale + 0.5)`` (in place on the one temporary)."""
+    y = (x * scale).add_(0.5).floor_()
+    return y, torch.clamp(y, lo, hi)
+
+
+def inside_as_float(y: torch.Tensor, clamped: torch.Tensor) -> torch.Tensor:
+    """``(clamped == y)`` as 1.0 / 0.0 without a bool tensor: the codes are integers, so ``1 - |clamped - y|`` is 1
+    inside the range and <= 0 outside; ``fmax(., 0)`` also maps NaN (and +-inf) to 0, as ``==`` does. (A bool would
+    let the compiler's partitioner save it, 1 byte per value, as the cheapest tensor to keep for the backward.)"""
+    return torch.fmax(1.0 - (clamped - y).abs(), y.new_zeros(()))
+
+
 class _FixedSTE(torch.autograd.Function):
     """Round-half-up + saturate in one node; gradient passes where the value is inside the range. ``scale``, ``lo``,
-    ``hi``: Python numbers or 0-dim tensors (then nothing is read back to the host)."""
+    ``hi``: Python numbers or 0-dim tensors (then nothing is read back to the host).
+
+    Eagerly the node saves the inside-the-range mask (1 byte per value). Under ``torch.compile`` it saves the input
+    instead (usually saved anyway: the output of the ReLU before it) and recomputes the mask, with the same
+    arithmetic, in the fused backward kernel: inductor's CPU code stores a bool tensor ~10x slower than ATen
+    (``VecMask::store``; benchmarks/step_time.py), which made the compiled step slower than the eager one."""
 
     @staticmethod
     def forward(ctx, x, scale, lo, hi):  # type: ignore[override]
-        y = (x * scale).add_(0.5).floor_()  # floor(x * scale + 0.5), in place on the one temporary
-        clamped = torch.clamp(y, lo, hi)
-        ctx.save_for_backward(clamped == y)  # inside the range (y is integer-valued; NaN and +-inf: outside)
+        y, clamped = _codes(x, scale, lo, hi)
+        if torch.compiler.is_compiling():
+            bounds = [v for v in (scale, lo, hi) if torch.is_tensor(v)]
+            ctx.save_for_backward(x, *bounds)
+            ctx.numbers = [None if torch.is_tensor(v) else v for v in (scale, lo, hi)]
+        else:
+            ctx.save_for_backward(clamped == y)  # inside the range (y is integer-valued; NaN and +-inf: outside)
         return clamped.div_(scale)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        (inside,) = ctx.saved_tensors
-        return grad * inside, None, None, None
+        saved = list(ctx.saved_tensors)
+        if len(saved) == 1 and not hasattr(ctx, "numbers"):
+            return grad * saved[0], None, None, None
+        x, tensors = saved[0], iter(saved[1:])
+        scale, lo, hi = (next(tensors) if v is None else v for v in ctx.numbers)
+        y, clamped = _codes(x, scale, lo, hi)
+        return grad * inside_as_float(y, clamped), None, None, None
 
 
 Bound = torch.Tensor | float | int

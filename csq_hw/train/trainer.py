@@ -50,6 +50,7 @@ __all__ = [
     "batch_order",
     "forward_loss",
     "hard_state_key",
+    "hard_state_keyer",
 ]
 
 
@@ -72,16 +73,26 @@ def batch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
+def hard_state_keyer(model: nn.Module) -> Callable[[], tuple]:
+    """``key()`` -> :func:`hard_state_key` of ``model``, with the layers and their logits looked up once (the
+    module walk is most of the key's cost in a small model's step; the logits are the same tensors all epoch)."""
+    layers = [la for _, la in csq_layers(model)]
+    logits = [p for la in layers for p in la.mask_parameters()]
+
+    def key() -> tuple:
+        signs = tuple(int(la.act_signed) for la in layers)
+        if not logits:
+            return (), signs
+        with torch.no_grad():  # the parameters themselves, no detached copies
+            return (torch.cat(logits) >= 0).cpu().numpy().tobytes(), signs
+
+    return key
+
+
 def hard_state_key(model: nn.Module) -> tuple:
     """Everything the exact bits depend on: the signs of all mask/gate logits and the activation signedness (one
     concatenation and one comparison for the whole model; the same key as the layers' ``selection_key`` s)."""
-    layers = [la for _, la in csq_layers(model)]
-    logits = [p for la in layers for p in la.mask_parameters()]
-    signs = tuple(int(la.act_signed) for la in layers)
-    if not logits:
-        return (), signs
-    with torch.no_grad():  # the parameters themselves, no detached copies
-        return (torch.cat(logits) >= 0).cpu().numpy().tobytes(), signs
+    return hard_state_keyer(model)()
 
 
 def forward_loss(
@@ -218,6 +229,7 @@ def train_epoch(
     ready = compiled is not None and all(la.act_calibrated for la in layers)
     coef, hard_costs = 0.0, (0.0,)
     cost_cache: dict[tuple, tuple[float, ...]] = {}  # hard bits change only when a mask logit crosses 0
+    state_key = hard_state_keyer(model)
     batches = step_bar(source.batches(plan, epoch=epoch), len(plan), step_progress, f"epoch {epoch}")
     for j, (xb, yb) in enumerate(batches):
         n_global = n_globals[j]
@@ -230,7 +242,7 @@ def train_epoch(
         if world > 1 and len(yb) * world != n_global:
             loss = loss * (len(yb) * world / n_global)  # DDP averages over ranks: make that the global mean
         if budget_on:
-            key = hard_state_key(model)
+            key = state_key()
             if key not in cost_cache:
                 cost_cache[key] = regularizer.hard_costs(geometry, hard_bits(model))  # one per constraint
             hard_costs = cost_cache[key]
