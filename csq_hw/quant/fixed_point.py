@@ -50,21 +50,23 @@ class _FixedSTE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, scale, lo, hi):  # type: ignore[override]
         y, clamped = _codes(x, scale, lo, hi)
-        if torch.compiler.is_compiling():
-            bounds = [v for v in (scale, lo, hi) if torch.is_tensor(v)]
-            ctx.save_for_backward(x, *bounds)
-            ctx.numbers = [None if torch.is_tensor(v) else v for v in (scale, lo, hi)]
+        ctx.recompute = torch.compiler.is_compiling()
+        if ctx.recompute:  # the bounds that are tensors go through save_for_backward, the numbers stay on ctx
+            bounds = (scale, lo, hi)
+            ctx.save_for_backward(x, *(v for v in bounds if torch.is_tensor(v)))
+            ctx.numbers = [None if torch.is_tensor(v) else v for v in bounds]
         else:
             ctx.save_for_backward(clamped == y)  # inside the range (y is integer-valued; NaN and +-inf: outside)
         return clamped.div_(scale)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        saved = list(ctx.saved_tensors)
-        if len(saved) == 1 and not hasattr(ctx, "numbers"):
-            return grad * saved[0], None, None, None
-        x, tensors = saved[0], iter(saved[1:])
-        scale, lo, hi = (next(tensors) if v is None else v for v in ctx.numbers)
+        if not ctx.recompute:
+            (inside,) = ctx.saved_tensors
+            return grad * inside, None, None, None
+        x, *tensors = ctx.saved_tensors
+        tensor_bounds = iter(tensors)
+        scale, lo, hi = (next(tensor_bounds) if v is None else v for v in ctx.numbers)
         y, clamped = _codes(x, scale, lo, hi)
         return grad * inside_as_float(y, clamped), None, None, None
 
