@@ -36,7 +36,8 @@ class QuantConfig:
         act_bits: fixed activation width for every quantized layer input, or ``"search"``.
         act_max_bits, act_min_bits: the searched activation range (``act_bits="search"``).
         weight_step: ``"pow2"`` (exact fixed point, exportable) or ``"float"`` (paper-faithful, not exportable).
-        mask_init: initial mask logit (0.0: every position selected by the hard mask ``m >= 0``).
+        mask_init: initial mask logit (0.0: every position selected by the hard mask ``m >= 0``); None: 0.0 here,
+            and in a training run 0.5 after a float warm start (:meth:`csq_hw.train.config.TrainConfig.quant_config`).
         plane_init: initial bit-plane logit magnitude (+a set, -a unset). Small values keep the planes trainable
             while the temperature grows (sigmoid(T p) saturates once |T p| >> 1); 0.5 suits runs of 10-100 epochs.
         bias_bits: fixed bias width (signed).
@@ -59,7 +60,11 @@ class QuantConfig:
         choices=("pow2", "float"),
         help="weight step: a power of two (exact fixed point, exportable) or float (the paper's)",
     )
-    mask_init: float = option(0.0, help="initial mask logit (0: every bit position selected)")
+    mask_init: float | None = option(
+        None,
+        default_text="0.5 after a warm start, else 0",
+        help="initial mask logit (>= 0: every bit position selected)",
+    )
     plane_init: float = option(0.5, help="initial bit-plane logit magnitude (+a set, -a unset)")
     bias_bits: int = option(16, unit="bit", help="bias width, signed (2..32)")
     first_layer: str = option(
@@ -142,7 +147,7 @@ def convert(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
             act,
             n_bits=config.max_bits,
             weight_step=config.weight_step,
-            mask_init=config.mask_init,
+            mask_init=0.0 if config.mask_init is None else config.mask_init,
             plane_init=config.plane_init,
             bias_bits=config.bias_bits,
             trainable_mask=searched,

@@ -109,8 +109,15 @@ class TrainConfig:
         return self.train.searched
 
     def quant_config(self, full_precision: tuple[str, ...] = ()) -> QuantConfig:
-        """The :class:`QuantConfig` the model is converted with: ``[quant]`` plus what the method and model fix."""
-        return dataclasses.replace(self.quant, full_precision=tuple(full_precision), uniform=not self.searched)
+        """The :class:`QuantConfig` the model is converted with: ``[quant]`` plus what the method and model fix, and
+        an unset ``mask_init`` resolved: 0.5 after a float warm start (every mask at sigmoid(T 0.5), 0.99 at T = 10:
+        the converted model starts as the float one), else 0 (the paper's)."""
+        mask_init = self.quant.mask_init
+        if mask_init is None:
+            mask_init = 0.5 if self.train.warm_start_epochs else 0.0
+        return dataclasses.replace(
+            self.quant, full_precision=tuple(full_precision), uniform=not self.searched, mask_init=mask_init
+        )
 
 
 RESOLVED_HEADER = "# csq-hw resolved training configuration"  # first line of every config.toml csq-hw writes

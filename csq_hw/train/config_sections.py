@@ -20,6 +20,8 @@ __all__ = [
     "check_value",
     "PLANE_DTYPES",
     "FINETUNE_MODES",
+    "FINETUNE_STARTS",
+    "WARM_START_SHARE",
 ]
 
 # storage dtype of the bit-plane logits (the weight is always built in float32); see docs/distributed.md
@@ -27,6 +29,10 @@ PLANE_DTYPES = ("float32", "bfloat16")  # float16: Adam states underflow (NaN)
 # the hand-over at the ticket: "ste" = fresh-schedule fine-tune of float shadow weights projected onto the selected
 # signed-digit values (default); "planes" = the paper's hard phase (hard digits, gradients through the sigmoids)
 FINETUNE_MODES = ("ste", "planes")
+# where the straight-through fine-tune's shadow weights start (csq_hw.train.recipe picks one when unset)
+FINETUNE_STARTS = ("rewind", "search")
+#: the warm start's share of ``epochs`` when ``pretrain_epochs`` is unset (measured: docs/results_suite.md)
+WARM_START_SHARE = 1 / 3
 
 
 def _finite(section: object) -> None:
@@ -89,19 +95,25 @@ class TrainOptions:
         help="fine-tune (and qat) weight step: the power of two of least squared error (mse), "
         "per-tensor max-abs (maxabs) or the searched step (search)",
     )
-    finetune_init: str = option(
-        "rewind",
-        choices=("rewind", "search"),
+    finetune_init: str | None = option(
+        None,
+        choices=FINETUNE_STARTS,
+        default_text="rewind after a warm start, else search",
         help="fine-tune weights start at the float weights the run started from (rewind) or "
-        "at the soft search weights (search)",
+        "at the soft search weights (search); the hand-over guard may switch a start that is far worse",
     )
-    pretrain_epochs: int = option(
-        0, unit="epoch", help="float warm-start epochs before CSQ (0: random init, as the paper)"
+    pretrain_epochs: int | None = option(
+        None,
+        unit="epoch",
+        default_text="a third of the epochs",
+        help="float warm-start epochs before the CSQ epochs (0: random init, as the paper)",
     )
     settle_epochs: int = option(
         0, unit="epoch", help="last search epochs without the budget term: masks saturate before they harden"
     )
-    initial_temperature: float = option(1.0, help="temperature T at epoch 0 (1, as the paper)")
+    initial_temperature: float | None = option(
+        None, default_text="10 after a warm start, else 1 (the paper's)", help="temperature T at epoch 0"
+    )
     final_temperature: float = option(200.0, help="temperature T at the end of the search")
     optimizer: str = option("adam", choices=("adam", "sgd"), help="optimizer")
     lr: float = option(0.01, help="learning rate per step")
@@ -141,7 +153,7 @@ class TrainOptions:
             raise UserError(f"ticket_epoch={self.ticket_epoch} must lie in 0..epochs ({self.epochs})")
         if not 0 <= self.settle_epochs <= self.ticket:
             raise UserError(f"settle_epochs={self.settle_epochs}; give 0..ticket epoch ({self.ticket})")
-        if self.pretrain_epochs < 0:
+        if self.pretrain_epochs is not None and self.pretrain_epochs < 0:
             raise UserError(f"pretrain_epochs={self.pretrain_epochs}; give 0 (random init, as the paper) or more")
         if not self.lr > 0:
             raise UserError(f"lr={self.lr}; give a positive learning rate")
@@ -149,9 +161,10 @@ class TrainOptions:
             raise UserError(f"plane_adam_state={self.plane_adam_state} needs optimizer adam (got {self.optimizer})")
         if self.plane_step_in_backward and self.optimizer != "adam":
             raise UserError(f"plane_step_in_backward needs optimizer adam (got {self.optimizer})")
-        if not 0 < self.initial_temperature <= self.final_temperature:
+        if self.initial_temperature is not None and not 0 < self.initial_temperature <= self.final_temperature:
             raise UserError(
-                f"initial_temperature={self.initial_temperature}; give a value in (0, final_temperature] (default 1)"
+                f"initial_temperature={self.initial_temperature}; give a value in (0, final_temperature] (default: "
+                "10 after a warm start, else 1)"
             )
         if not self.final_temperature >= 1:
             raise UserError(f"final_temperature={self.final_temperature}; give a value >= 1 (default 200)")
@@ -159,7 +172,7 @@ class TrainOptions:
             raise UserError(f"finetune_lr={self.finetune_lr}; give a positive learning rate")
         for f in fields(self):  # closed sets (the CLI checks them too; a TOML file or the API may not)
             allowed = f.metadata.get("choices")
-            if allowed and getattr(self, f.name) not in allowed:
+            if allowed and getattr(self, f.name) is not None and getattr(self, f.name) not in allowed:
                 raise UserError(f"{f.name}={getattr(self, f.name)!r}; use one of {', '.join(allowed)}")
 
     @property
@@ -176,6 +189,38 @@ class TrainOptions:
     def searched(self) -> bool:
         """The precision is searched under the budget (CSQ), not fixed (the ``uniform`` or ``qat`` baselines)."""
         return not (self.uniform or self.qat)
+
+    @property
+    def warm_start_epochs(self) -> int:
+        """Float warm-start epochs: ``pretrain_epochs``, or when unset a third of ``epochs`` (at least 1). Without
+        one the bit planes start from random weights, which a short search cannot train (docs/method.md)."""
+        if self.pretrain_epochs is not None:
+            return self.pretrain_epochs
+        return max(1, round(WARM_START_SHARE * self.epochs))
+
+    @property
+    def start_temperature(self) -> float:
+        """T at epoch 0: ``initial_temperature``, or when unset 10 after a warm start (the converted model then
+        starts close to the float one: a set bit is worth sigmoid(5) - sigmoid(-5) = 0.99 of itself, not 0.24) and
+        1 from random weights (the paper's)."""
+        if self.initial_temperature is not None:
+            return self.initial_temperature
+        return min(10.0, self.final_temperature) if self.warm_start_epochs else 1.0
+
+    def temperature_at(self, epoch: int) -> float:
+        """``T(e) = T_0 (T_final / T_0)^(e / E_ticket)`` with T_0 = :attr:`start_temperature`: T_0 at epoch 0,
+        T_final at the ticket, growing on afterwards (:func:`csq_hw.train.trainer.temperature`)."""
+        t0, final = self.start_temperature, self.final_temperature
+        return float(final) if self.ticket <= 0 else float(t0) * (float(final) / float(t0)) ** (epoch / self.ticket)
+
+    @property
+    def finetune_start(self) -> str:
+        """Where the fine-tune's shadow weights start: ``finetune_init``, or when unset ``rewind`` (the warm-start
+        float weights) after a warm start and ``search`` (the soft search weights) without one: rewinding would
+        restart the fine-tune from random weights."""
+        if self.finetune_init is not None:
+            return self.finetune_init
+        return "rewind" if self.warm_start_epochs else "search"
 
     @property
     def finetune_learning_rate(self) -> float:

@@ -35,10 +35,11 @@ from csq_hw.quant.supported import check_supported
 from csq_hw.runtime.atomic_io import write_text
 from csq_hw.train.budget import BudgetRegularizer, repair_to_budget
 from csq_hw.train.config import TrainConfig, config_to_toml
+from csq_hw.train.finish import finish_run
 from csq_hw.train.handover import hand_over
 from csq_hw.train.run_inputs import TrainInputs, as_sample_source
-from csq_hw.train.train_run import build_csq_model, finish_run
-from csq_hw.train.trainer import LossFn, make_optimizer, temperature
+from csq_hw.train.train_run import build_csq_model
+from csq_hw.train.trainer import LossFn, make_optimizer
 
 __all__ = ["CSQModel", "prepare", "finalize", "save_run"]
 
@@ -75,7 +76,7 @@ class CSQModel(nn.Module):
     def _apply_schedule(self) -> None:
         cfg, e = self.cfg, max(self.epoch, 0)
         set_temperature(
-            self.module, temperature(e, cfg.train.ticket, cfg.train.final_temperature, cfg.train.initial_temperature)
+            self.module, cfg.train.temperature_at(e)
         )
         set_phase(self.module, "search" if e < cfg.train.ticket and self.training else "hard")
 
@@ -106,8 +107,8 @@ class CSQModel(nn.Module):
             raise UserError(f"epoch {epoch} is the hand-over (ticket): pass batch=(x, y), a fixed training batch")
         ste = self.cfg.train.finetune == "ste"
         cfg = self.cfg
-        last = temperature(epoch - 1, cfg.train.ticket, cfg.train.final_temperature, cfg.train.initial_temperature)
-        now = temperature(epoch, cfg.train.ticket, cfg.train.final_temperature, cfg.train.initial_temperature)
+        last = cfg.train.temperature_at(epoch - 1)
+        now = cfg.train.temperature_at(epoch)
         hand_over(
             self.module,
             self.geometry,
@@ -116,7 +117,7 @@ class CSQModel(nn.Module):
             ste=ste,
             temperatures=(last, now),
             step_rule=cfg.train.finetune_step,
-            from_search=cfg.train.finetune_init == "search",
+            from_search=cfg.train.finetune_start == "search",
             loss_fn=loss_fn,
         )
         return ste
@@ -154,9 +155,13 @@ def prepare(model: nn.Module, input_shape: tuple[int, ...], budget: str, *, epoc
     """Convert a float ``model`` into a :class:`CSQModel` searching under ``budget`` over ``epochs`` epochs.
 
     ``settings``: :class:`~csq_hw.train.config.TrainConfig` fields (``max_bits``, ``act_bits``, ``ticket_epoch``,
-    ``finetune``, ``strength``, temperatures, ``seed``, ...). The model's own weights are the starting point.
+    ``finetune``, ``strength``, temperatures, ``seed``, ...). The model's own weights are the starting point: no float
+    warm start is run here (``pretrain_epochs`` 0), so the unset defaults that follow a warm start (the initial
+    temperature, the mask init, the fine-tune's start) take their from-scratch values unless you pass
+    ``pretrain_epochs=K`` for a model you trained K epochs in float.
     """
     check_supported(model, f"model {type(model).__name__}")
+    settings.setdefault("pretrain_epochs", 0)  # your loop trains the float model (or brings it trained)
     cfg = TrainConfig.from_flat(
         model=f"user:{type(model).__name__}", dataset="user", budget=budget, epochs=epochs, **settings
     )

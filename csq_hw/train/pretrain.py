@@ -8,11 +8,14 @@ Same optimiser family, data order and cosine schedule as the CSQ loop, no budget
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from csq_hw.data.source import SampleSource
+from csq_hw.errors import TrainingDiverged
 from csq_hw.runtime.progress import LoopProgress, step_bar
 from csq_hw.train.trainer import LossFn, as_source, batch_order, lr_at, optimizer_kernel
 
@@ -62,6 +65,10 @@ def pretrain_float(
             loss.backward()
             opt.step()
             loss_sum += loss.detach()
-        report.update({"loss": f"{float(loss_sum) / len(plan):.4f}"})  # one host sync per epoch
+        mean = float(loss_sum) / len(plan)  # one host sync per epoch
+        if not math.isfinite(mean):  # NaN weights would reach the bit planes' conversion
+            report.close()
+            raise TrainingDiverged(f"the float warm start's loss became {mean} at epoch {epoch}; lower --lr", epoch, 0)
+        report.update({"loss": f"{mean:.4f}"})
     report.close()
     return model

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import io
 import random
 import sys
@@ -21,42 +20,32 @@ import numpy as np
 import torch
 
 from cost_models import trace_geometry
-from csq_hw.data.source import sequential_plan
 from csq_hw.errors import TrainingDiverged, UserError
-from csq_hw.handoff.precision_types import Precisions
-from csq_hw.handoff.precisions import write_precisions
 from csq_hw.quant.convert import convert
-from csq_hw.quant.finalize import exact_state, precisions_dict, to_exact
 from csq_hw.quant.layer_bits import average_bits, hard_bits
 from csq_hw.quant.layers import csq_layers, set_phase, set_temperature
 from csq_hw.runtime import distributed
 from csq_hw.runtime.atomic_io import (
-    atomic_write,
     remove_stale_temps,
-    sha256_file,
-    torch_save,
-    write_json,
     write_text,
 )
 from csq_hw.runtime.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from csq_hw.runtime.progress import LoopProgress, check_log_format, epoch_fields
 from csq_hw.runtime.run_lock import DirectoryLock
-from csq_hw.train.budget import BudgetRegularizer, fixed_bits_budgets, repair_to_budget, resolve_budgets
+from csq_hw.train.budget import BudgetRegularizer, fixed_bits_budgets, resolve_budgets
 from csq_hw.train.config import TrainConfig, config_to_toml
+from csq_hw.train.finish import TEST_DATA_NAME, finish_run, said
 from csq_hw.train.handover import hand_over
 from csq_hw.train.lr_schedule import LrSchedule
 from csq_hw.train.optimizers import load_optimizer_state, make_optimizer
 from csq_hw.train.pretrain import pretrain_float
-from csq_hw.train.run_checks import check_resume_phase, loss_warnings, run_warnings, where_to_restart
+from csq_hw.train.run_checks import check_resume_phase, loss_warnings, where_to_restart
 from csq_hw.train.run_inputs import TrainInputs, check_budget_kind, inputs_from_config
-from csq_hw.train.summary_report import summary_record
-from csq_hw.train.trainer import evaluate, evaluate_loss, fixed_batch, temperature, train_epoch
-from csq_hw.zoo.architecture import ARCHITECTURE_NAME, save_architecture
+from csq_hw.train.trainer import evaluate, evaluate_loss, fixed_batch, train_epoch
 from csq_hw.zoo.models import build_model, full_precision_for, input_shape_for
 
 __all__ = ["train_run", "pick_device", "build_csq_model", "finish_run", "TEST_DATA_NAME"]
 
-TEST_DATA_NAME = "test_data.npz"  # runs of user data (csq_hw.fit): the test split, for the export's check
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -190,21 +179,24 @@ def _train(
     train_src, test_src, loss_fn = inputs.train_src, inputs.test_src, inputs.loss_fn
     full_precision = () if user else None
     start = None
-    if cfg.train.pretrain_epochs and not resume:  # float warm start (a resumed run loads its CSQ state instead)
+    if cfg.train.warm_start_epochs and not resume:  # float warm start (a resumed run loads its CSQ state instead)
         build_csq_model(cfg, None, inputs.input_shape, full_precision, inputs.float_model)  # the budget, first
         _seed_all(cfg.train.seed)
         start = inputs.float_model().to(device)
-        pretrain_float(
-            start,
-            train_src,
-            epochs=cfg.train.pretrain_epochs,
-            lr=cfg.train.lr,
-            batch_size=cfg.data.batch_size,
-            seed=cfg.train.seed,
-            loss_fn=loss_fn,
-            progress=progress and distributed.is_main(),
-            log_format=log_format,
-        )
+        try:
+            pretrain_float(
+                start,
+                train_src,
+                epochs=cfg.train.warm_start_epochs,
+                lr=cfg.train.lr,
+                batch_size=cfg.data.batch_size,
+                seed=cfg.train.seed,
+                loss_fn=loss_fn,
+                progress=progress and distributed.is_main(),
+                log_format=log_format,
+            )
+        except TrainingDiverged as exc:  # before any CSQ epoch: no checkpoint yet
+            raise UserError(f"{exc}; {where_to_restart(out, 0)}") from None
     model, geometry, budget = build_csq_model(cfg, start, inputs.input_shape, full_precision, inputs.float_model)
     for _, layer in csq_layers(model):  # bit planes stored in plane_dtype (Adam states follow); weights in float32
         layer.set_plane_dtype(_DTYPES[cfg.train.plane_dtype])
@@ -225,7 +217,7 @@ def _train(
     cfg_dict = cfg.to_flat()
     steps_per_epoch = -(-len(train_src) // cfg.data.batch_size)
     schedule = LrSchedule(cfg, steps_per_epoch, fresh=searched and ste)
-    start_epoch, rows, repairs, seconds_before = 0, [], [], 0.0
+    start_epoch, rows, repairs, guards, seconds_before = 0, [], [], [], 0.0
     if resume:
         ckpt = load_checkpoint(out, cfg_dict, allow_changes=allow_changes)
         try:
@@ -233,7 +225,7 @@ def _train(
         except RuntimeError as exc:
             raise UserError(f"{out / CHECKPOINT_NAME} does not fit this model ({str(exc).splitlines()[0][:120]}); "
                             "delete it and start again without --resume") from None  # fmt: skip
-        start_epoch, rows, repairs = ckpt["epoch"], ckpt["metrics"], ckpt["repairs"]
+        start_epoch, rows, repairs, guards = ckpt["epoch"], ckpt["metrics"], ckpt["repairs"], ckpt.get("guard", [])
         seconds_before = float(ckpt.get("train_seconds", 0.0))
         if ckpt["changes"]:
             check_resume_phase(cfg, ckpt, start_epoch)
@@ -255,16 +247,18 @@ def _train(
                           enabled=progress and main)  # fmt: skip
     for epoch in range(start_epoch, cfg.train.epochs):
         searching = epoch < cfg.train.ticket
-        temp = temperature(epoch, cfg.train.ticket, cfg.train.final_temperature, cfg.train.initial_temperature)
+        temp = cfg.train.temperature_at(epoch)
         set_temperature(model, temp)
         set_phase(model, "search" if searching else "hard")
         if epoch == cfg.train.ticket and epoch > 0 and searched:
             # ranks bits by what they do to the task (256 streamed images: 1,024 at 224 x 224 would take 600 MB)
             batch = fixed_batch(train_src, seed=cfg.train.seed, n=256 if inputs.streamed else 1024)
-            last = temperature(epoch - 1, cfg.train.ticket, cfg.train.final_temperature, cfg.train.initial_temperature)
-            repairs += hand_over(model, geometry, budget, batch, ste=ste, temperatures=(last, temp),
-                                 step_rule=cfg.train.finetune_step, from_search=cfg.train.finetune_init == "search",
-                                 loss_fn=loss_fn)  # fmt: skip
+            last = cfg.train.temperature_at(epoch - 1)
+            handed = hand_over(model, geometry, budget, batch, ste=ste, temperatures=(last, temp),
+                               step_rule=cfg.train.finetune_step, from_search=cfg.train.finetune_start == "search",
+                               loss_fn=loss_fn)  # fmt: skip
+            repairs += handed.changes
+            guards += [] if handed.guard is None else [said(handed.guard, main)]
             if ste:  # a fresh optimizer (and learning-rate schedule) for the shadow weights
                 optimizer = make_optimizer(
                     model, cfg.train.optimizer, cfg.train.finetune_learning_rate, cfg.train.weight_decay, finetune=True
@@ -315,14 +309,14 @@ def _train(
         write_text(out / "metrics.csv", _csv_text(rows))
         save_checkpoint(
             out, config=cfg_dict, epoch=epoch + 1, model=model.state_dict(), optimizer=optimizer.state_dict(),
-            rng=rng_state(), metrics=rows, repairs=repairs, train_seconds=time.perf_counter() - t0,
+            rng=rng_state(), metrics=rows, repairs=repairs, guard=guards, train_seconds=time.perf_counter() - t0,
         )  # fmt: skip
     report.close()
     summary = None
     if main:
         model = distributed.from_sync_batchnorm(model)
         summary = finish_run(cfg, out, model, geometry, budget, inputs, repairs, time.perf_counter() - t0,
-                          loss_warnings(rows, inputs.n_outputs if loss_fn is None else None))  # fmt: skip
+                             loss_warnings(rows, inputs.n_outputs if loss_fn is None else None), guards)  # fmt: skip
     return distributed.broadcast_object(summary)  # every rank returns rank 0's summary
 
 
@@ -333,60 +327,6 @@ def _test_metric(model, test_src, loss_fn, main: bool) -> dict[str, float]:
     if loss_fn is None:
         return {"test_acc": evaluate(model, test_src)}
     return {"test_acc": float("nan"), "test_loss": evaluate_loss(model, test_src, loss_fn)}
-
-
-def finish_run(cfg, out: Path, model, geometry, budget, inputs: TrainInputs, repairs, train_seconds,
-            pending: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
-    """Hard-threshold everything, enforce the budget, write precisions, exact model and summary."""
-    test_src, loss_fn = inputs.test_src, inputs.loss_fn
-
-    def score(m, **kw) -> float | None:  # accuracy; None for another loss (then test_loss says it)
-        return evaluate(m, test_src, **kw) if loss_fn is None else None
-
-    set_temperature(
-        model,
-        temperature(cfg.train.epochs, cfg.train.ticket, cfg.train.final_temperature, cfg.train.initial_temperature),
-    )
-    set_phase(model, "hard")
-    if cfg.searched:
-        repairs = repairs + [dataclasses.asdict(s) for s in repair_to_budget(model, geometry, budget)]
-    hard_acc = score(model)
-    set_phase(model, "relaxed")
-    soft_acc = score(model)
-    set_phase(model, "hard")
-    model = model.cpu()
-    exact = to_exact(model).double()
-    exact_acc = score(exact, dtype=torch.float64)
-    test_loss = evaluate_loss(exact, test_src, loss_fn or torch.nn.functional.cross_entropy, dtype=torch.float64)
-    spec = {"name": cfg.model.name, "kwargs": cfg.model.kwargs, "input_shape": list(inputs.input_shape),
-            "n_classes": inputs.n_outputs}  # fmt: skip
-    if inputs.save_architecture:  # a model the zoo cannot rebuild: its traced float skeleton travels with the run
-        save_architecture(out / ARCHITECTURE_NAME, inputs.float_model(), inputs.input_shape, inputs.n_outputs)
-        spec["architecture"] = ARCHITECTURE_NAME
-    precisions = precisions_dict(model, spec, cfg.quant.weight_step, cfg.quant.max_bits)
-    found = [*inputs.warnings, *run_warnings(pending or [], exact_acc, spec["n_classes"], soft_acc)]
-    run = {
-        "model": cfg.model.name,
-        "dataset": inputs.dataset or cfg.data.dataset,
-        "epochs": cfg.train.epochs,
-        "seed": cfg.train.seed,
-        "method": "qat" if cfg.train.qat else "uniform" if cfg.train.uniform else "csq",
-        "exportable": cfg.quant.weight_step == "pow2" and not Precisions.of(precisions).full_precision,
-    }
-    scores = {"test_acc": exact_acc, "test_loss": test_loss, "hard_model_test_acc": hard_acc, "soft_test_acc": soft_acc}
-    summary = summary_record(model, geometry, budget, precisions, scores=scores, repairs=repairs, run=run,
-                             train_seconds=train_seconds, warnings=found)  # fmt: skip
-    write_precisions(out / "precisions.json", precisions)
-    torch_save(out / "exact_model.pt", exact_state(model, precisions))
-    # summary.json last, with the digests of the pair it describes: export checks that the pair is this run's
-    if inputs.save_test_data:  # what `csq-hw export` checks the firmware on (the user's data has no name)
-        x, y = zip(*test_src.batches(sequential_plan(len(test_src), 1024)), strict=True)
-        atomic_write(out / TEST_DATA_NAME, lambda f: np.savez(f, x_test=torch.cat(x).cpu().numpy(),
-                                                                 y_test=torch.cat(y).cpu().numpy()))  # fmt: skip
-    pair = ["precisions.json", "exact_model.pt", *([ARCHITECTURE_NAME] if inputs.save_architecture else [])]
-    summary["files"] = {name: sha256_file(out / name) for name in pair}
-    write_json(out / "summary.json", summary)
-    return summary
 
 
 def _csv_text(rows: list[dict[str, Any]]) -> str:
