@@ -184,7 +184,7 @@ def test_gpu_recipes_load_and_imagenet_needs_a_directory():
         m1d.quant.mask_init,
     )
     assert got == ("mnist1d-cnn", "search", 10, 30, 10, 0, 0.5)
-    assert (m1d.train.finetune, m1d.train.finetune_start, m1d.train.finetune_step, m1d.train.finetune_learning_rate) == (
-        "ste", "rewind", "mse", 0.02)  # fmt: skip
+    got = (m1d.train.finetune, m1d.train.finetune_start, m1d.train.finetune_step, m1d.train.finetune_learning_rate)
+    assert got == ("ste", "rewind", "mse", 0.02)
     with pytest.raises(UserError, match="--data-dir"):
         load_dataset("imagenet")
