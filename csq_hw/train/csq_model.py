@@ -75,9 +75,7 @@ class CSQModel(nn.Module):
 
     def _apply_schedule(self) -> None:
         cfg, e = self.cfg, max(self.epoch, 0)
-        set_temperature(
-            self.module, cfg.train.temperature_at(e)
-        )
+        set_temperature(self.module, cfg.train.temperature_at(e))
         set_phase(self.module, "search" if e < cfg.train.ticket and self.training else "hard")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
