@@ -244,3 +244,75 @@ def test_the_end_guard_recalibrates_a_model_whose_statistics_are_wrong():
     assert record.candidates["as trained"].acc < 0.7 and record.kept == "recalibrated"
     assert batch_score(model, (x, y), None).acc == pytest.approx(good.acc, abs=0.02)
     assert record.message.startswith("end guard:")
+
+
+# --- learned power-of-two activation ranges ---------------------------------------------------------------------
+
+
+def _learned(bits=3, r=1.0):
+    from csq_hw.quant.act_quant import ActQuant
+
+    q = ActQuant(bits=bits, range_mode="learned")
+    with torch.no_grad():
+        q.signed_flag.fill_(0)
+        q._sync_sign()
+        q.log2_range.fill_(r)
+    q.range_pending = False
+    q.phase = "hard"
+    return q
+
+
+def test_learned_range_quantizes_like_the_calibrated_one():
+    q = _learned()
+    x = torch.tensor([[0.3, 1.7, 5.0, -0.2]])
+    # unsigned, W = 3, r = 1: f = W - k - r = 2, step 0.25, codes clamp(floor(4x + 0.5), 0, 7):
+    # 0.3 -> floor(1.7) = 1 -> 0.25; 1.7 -> floor(7.3) = 7 -> 1.75; 5.0 -> 20 -> 7 -> 1.75; -0.2 -> -1 -> 0 -> 0
+    assert q(x).tolist() == [[0.25, 1.75, 1.75, 0.0]]
+    assert q.range_exponent == 1 and q.kif() == (0, 1, 2)
+
+
+def test_learned_range_gradient_is_lsq():
+    q = _learned()
+    x = torch.tensor([[0.3, 1.7, 5.0, -0.2]], requires_grad=True)
+    q(x).sum().backward()
+    # dq/ds per value: round(x/s) - x/s inside (1 - 1.2 = -0.2; 7 - 6.8 = 0.2), the saturated code outside (7; 0):
+    # sum 7.0; s = 2^(r - W + k) so ds/dr = s ln 2 = 0.25 ln 2; LSQ's scale g = 1 / sqrt(4 features * hi 7)
+    assert float(q.log2_range.grad) == pytest.approx(7.0 * 0.25 * math.log(2) / math.sqrt(28), rel=1e-5)
+    assert x.grad.tolist() == [[1.0, 1.0, 0.0, 0.0]]  # straight through inside the range, 0 where saturated
+
+
+def test_learned_range_starts_at_the_calibrated_range():
+    from csq_hw.quant.act_quant import ActQuant
+
+    q = ActQuant(bits=4, range_mode="learned")
+    q.train()
+    q(torch.tensor([[0.1, 2.5, 1.0]]))  # first calibration batch: max 2.5, ceil(log2 2.5) = 2
+    assert q.range_exponent == 2 and float(q.log2_range) == 2.0 and not q.range_pending
+    q.restart_calibration()
+    q(torch.tensor([[0.1, 9.0]]))  # restarted: max 9, ceil(log2 9) = 4
+    assert q.range_exponent == 4
+
+
+def test_learned_ranges_train_in_every_phase_without_decay():
+    from csq_hw.train.optimizers import make_optimizer
+
+    model = convert(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)), QuantConfig(act_range="learned"))
+    rhos = {id(la.act.log2_range) for _, la in csq_layers(model)}
+    for finetune in (False, True):
+        opt = make_optimizer(model, "adam", 0.01, 1e-4, finetune=finetune)
+        undecayed = {id(p) for g in opt.param_groups if g["weight_decay"] == 0.0 for p in g["params"]}
+        assert rhos <= undecayed
+    calibrated = convert(nn.Sequential(nn.Linear(4, 3)), QuantConfig())
+    assert not calibrated[0].act.log2_range.requires_grad
+
+
+def test_a_state_without_a_learned_range_loads_with_the_calibrated_one():
+    from csq_hw.quant.act_quant import ActQuant
+
+    old = ActQuant(bits=4).state_dict()
+    old["running_max"] = torch.tensor(5.0)  # ceil(log2 5) = 3
+    old["signed_flag"] = torch.tensor(0, dtype=torch.int8)
+    del old["log2_range"]  # a checkpoint written before learned ranges existed
+    q = ActQuant(bits=4, range_mode="learned")
+    q.load_state_dict(old)
+    assert float(q.log2_range) == 3.0 and q.range_exponent == 3 and not q.range_pending

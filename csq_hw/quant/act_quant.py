@@ -23,15 +23,20 @@ read is free there, a 0-dim tensor operation is not), with bit-identical results
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from csq_hw.quant.fixed_point import int_range, quantize_scaled
+from csq_hw.quant.fixed_point import int_range, quantize_scaled, ste_round
 from csq_hw.quant.host_scalars import ceil_log2, ema_float32, on_host
 from csq_hw.quant.temperature import Tempered
 from csq_hw.runtime import distributed
 
-__all__ = ["ActQuant"]
+__all__ = ["ActQuant", "RANGE_MODES"]
+
+#: how the range exponent r is set: from a running maximum (``calibrated``) or trained (``learned``, LSQ-style)
+RANGE_MODES = ("calibrated", "learned")
 
 
 class ActQuant(Tempered):
@@ -43,6 +48,8 @@ class ActQuant(Tempered):
         max_bits, min_bits: the searched range.
         mask_init: initial gate logit (0.0 keeps every position: all ``max_bits``).
         momentum: running-max EMA momentum while calibrating.
+        range_mode: ``calibrated`` (r from the running maximum while calibrating, frozen otherwise) or ``learned``
+            (r = round(rho) with a trained rho, started at the calibrated r: see :meth:`_q_learned`).
     """
 
     def __init__(
@@ -53,8 +60,11 @@ class ActQuant(Tempered):
         min_bits: int = 2,
         mask_init: float = 0.0,
         momentum: float = 0.1,
+        range_mode: str = "calibrated",
     ) -> None:
         super().__init__()
+        if range_mode not in RANGE_MODES:
+            raise ValueError(f"range_mode must be one of {RANGE_MODES}, got {range_mode!r}")
         self.search = bool(search)
         self.fixed_bits = int(bits)
         self.max_bits = int(max_bits) if search else int(bits)
@@ -68,6 +78,11 @@ class ActQuant(Tempered):
         self.register_buffer("running_max", torch.tensor(0.0))
         self.register_buffer("signed_flag", torch.tensor(-1, dtype=torch.int8))  # -1 unknown, 0 unsigned, 1 signed
         self.momentum = momentum
+        self.learned = range_mode == "learned"
+        # learned range: rho (log2 of the range); r = round(rho). Set from the running maximum by the first
+        # calibration batch after construction or restart_calibration (range_pending), trained from then on
+        self.log2_range = nn.Parameter(torch.tensor(0.0), requires_grad=self.learned)
+        self.range_pending = self.learned
         self.phase = "search"
         self.calibrating = False  # set by the trainer: keep calibrating in the hard phase (the fine-tune)
         self._signed: int | None = None  # the sign bit once known (mirrors signed_flag; read from it once)
@@ -80,8 +95,10 @@ class ActQuant(Tempered):
     @torch.no_grad()
     def restart_calibration(self) -> None:
         """Forget the running maximum (the signedness is kept): the next calibration batch sets it anew. Used when
-        the fine-tune rewinds the weights, whose activations then have another range than the search's."""
+        the fine-tune rewinds the weights, whose activations then have another range than the search's. A learned
+        range restarts from the next batch's calibrated range too."""
         self.running_max.zero_()
+        self.range_pending = self.learned
 
     @property
     def k(self) -> int:
@@ -94,9 +111,13 @@ class ActQuant(Tempered):
         """True once the signedness is fixed (the first calibration batch, or a loaded state)."""
         return self._signed is not None
 
-    def _load_from_state_dict(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super()._load_from_state_dict(*args, **kwargs)
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        if prefix + "log2_range" not in state_dict and prefix + "running_max" in state_dict:  # before csq-hw 0.2
+            calibrated = ceil_log2(float(state_dict[prefix + "running_max"]))
+            state_dict[prefix + "log2_range"] = torch.tensor(float(calibrated))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._sync_sign()
+        self.range_pending = False  # a loaded range is the trained one
 
     def _sync_sign(self) -> None:
         flag = int(self.signed_flag)  # one host read, when the flag is set or loaded
@@ -104,7 +125,10 @@ class ActQuant(Tempered):
 
     @property
     def range_exponent(self) -> int:
-        """r with values below 2^r: ``ceil(log2(running max))`` (0 before calibration)."""
+        """r with values below 2^r: ``ceil(log2(running max))`` (0 before calibration), or ``round(rho)`` (half up)
+        for a learned range."""
+        if self.learned:
+            return math.floor(float(self.log2_range.detach()) + 0.5)
         return ceil_log2(float(self.running_max))
 
     def range_exponent_tensor(self) -> torch.Tensor:
@@ -141,6 +165,16 @@ class ActQuant(Tempered):
         batch_max = float(x.detach().abs().max())
         running = float(self.running_max)
         self.running_max.fill_(batch_max if running == 0 else ema_float32(running, batch_max, self.momentum))
+
+    def range_parameters(self) -> list[nn.Parameter]:
+        """``[rho]``, the learned range's log2 (0-dim; not trainable for a calibrated range)."""
+        return [self.log2_range]
+
+    @torch.no_grad()
+    def _start_learned_range(self) -> None:
+        """rho = the calibrated r, ``ceil(log2(running max))``: the learned range starts where calibration puts it."""
+        self.log2_range.fill_(float(ceil_log2(float(self.running_max))))
+        self.range_pending = False
 
     # --- gates and bits -------------------------------------------------------------------------------------
     def gate_parameters(self) -> list[nn.Parameter]:
@@ -190,10 +224,28 @@ class ActQuant(Tempered):
         lo = -torch.exp2(width - 1) if k else torch.zeros_like(hi)
         return quantize_scaled(x, torch.exp2(width - k - r), lo, hi, ste=True)
 
+    def _q_learned(self, x: torch.Tensor, k: int, width: int) -> torch.Tensor:
+        """``q_W(x)`` on the learned range, with LSQ's gradient (Esser et al., ICLR 2020) for the step
+        ``s = 2^(r - W + k)``, r = round(rho) straight-through: dq/ds = round(x/s) - x/s inside the range, the
+        saturated code outside; scaled by ``1 / sqrt(features * hi)``. Same forward values as :meth:`_q`."""
+        lo, hi = int_range(k, width)
+        rho = self.log2_range
+        g = 1.0 / math.sqrt(max(x[0].numel() * max(hi, 1), 1)) if x.dim() else 1.0
+        rho = rho * g + (rho - rho * g).detach()  # LSQ's gradient scale, value unchanged
+        step = torch.exp2(ste_round(rho) - (width - k))
+        v = torch.clamp(x / step, lo, hi)  # a power-of-two step: x / step is exact
+        return (v + (torch.floor(v + 0.5) - v).detach()) * step
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         host = self.sign_known and on_host(x) and not distributed.active()
         if self.training and not self.frozen:
             self._calibrate_on_host(x) if host else self._calibrate(x)
+        if self.learned:
+            if self.range_pending and self.running_max > 0:
+                self._start_learned_range()
+            if self.phase == "search" and self.search:
+                return self._soft_width(x, lambda width: self._q_learned(x, self.k, width))
+            return self._q_learned(x, self.k, self.hard_bits())
         k = self.k
         r = self.range_exponent if host else self.range_exponent_tensor()
         if not self.search:
@@ -202,15 +254,19 @@ class ActQuant(Tempered):
             if host:
                 return self._q(x, k, r, self.hard_bits())
             return self._q_hard_width(x, k, r)  # type: ignore[arg-type]
+        return self._soft_width(x, lambda width: self._q(x, k, r, width))
+
+    def _soft_width(self, x: torch.Tensor, q) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        """``q_Bmin(x) + sum_j G_j (q_{Bmin+j}(x) - q_{Bmin+j-1}(x))`` with ``q(width)`` one width's quantizer."""
         gates = self.gates()
-        prev = self._q(x, k, r, self.min_bits)
+        prev = q(self.min_bits)
         out = prev
         for j in range(gates.shape[0]):  # a static loop over the searched widths
-            cur = self._q(x, k, r, self.min_bits + j + 1)
+            cur = q(self.min_bits + j + 1)
             out = out + gates[j] * (cur - prev)
             prev = cur
         return out
 
     def extra_repr(self) -> str:
         mode = f"search {self.min_bits}..{self.max_bits}" if self.search else f"bits={self.fixed_bits}"
-        return f"{mode}, k={self.k}, r={self.range_exponent}"
+        return f"{mode}, k={self.k}, r={self.range_exponent}{', learned' if self.learned else ''}"

@@ -18,7 +18,7 @@ from torch import nn
 
 from csq_hw.errors import UserError
 from csq_hw.option_fields import option
-from csq_hw.quant.act_quant import ActQuant
+from csq_hw.quant.act_quant import RANGE_MODES, ActQuant
 from csq_hw.quant.layers import CSQConv1d, CSQConv2d, CSQLayer, CSQLinear
 from csq_hw.quant.module_utils import set_submodule
 
@@ -41,6 +41,8 @@ class QuantConfig:
         plane_init: initial bit-plane logit magnitude (+a set, -a unset). Small values keep the planes trainable
             while the temperature grows (sigmoid(T p) saturates once |T p| >> 1); 0.5 suits runs of 10-100 epochs.
         bias_bits: fixed bias width (signed).
+        act_range: ``calibrated`` (every input quantizer's range 2^r from a running maximum) or ``learned`` (r the
+            rounded log2 of a trained range, started at the calibrated one: :class:`~csq_hw.quant.act_quant.ActQuant`).
         first_layer, last_layer: ``"search"`` (as every layer, the paper's CIFAR setting), ``"fixed"`` (weights at
             N bits and activations at ``act_max_bits``, not searched, still priced) or ``"float"`` (left in float:
             not exportable).
@@ -67,6 +69,11 @@ class QuantConfig:
     )
     plane_init: float = option(0.5, help="initial bit-plane logit magnitude (+a set, -a unset)")
     bias_bits: int = option(16, unit="bit", help="bias width, signed (2..32)")
+    act_range: str = option(
+        "calibrated",
+        choices=RANGE_MODES,
+        help="activation ranges 2^r: calibrated from a running maximum, or learned (LSQ-style, power of two)",
+    )
     first_layer: str = option(
         "search", choices=LAYER_POLICIES, help="first layer: searched as every layer, fixed at N bits, or left in float"
     )
@@ -93,6 +100,8 @@ class QuantConfig:
                 raise UserError(f"{key}={getattr(self, key)!r}; use one of {', '.join(LAYER_POLICIES)}")
         if self.uniform and self.act_search:
             raise UserError("uniform precision needs a fixed act_bits (2..16), not 'search'")
+        if self.act_range not in RANGE_MODES:
+            raise UserError(f"act_range={self.act_range!r}; use one of {', '.join(RANGE_MODES)}")
         if not 2 <= self.bias_bits <= 32:
             raise UserError(f"bias_bits={self.bias_bits} is out of range; use 2..32")
 
@@ -134,14 +143,16 @@ def convert(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
         if policy == "float":
             continue
         searched = policy == "search" and not config.uniform
+        mode = config.act_range
         if config.uniform:
-            act = ActQuant(bits=int(config.act_bits))
+            act = ActQuant(bits=int(config.act_bits), range_mode=mode)
         elif config.act_search and searched:
-            act = ActQuant(search=True, max_bits=config.act_max_bits, min_bits=config.act_min_bits, mask_init=0.0)
+            act = ActQuant(search=True, max_bits=config.act_max_bits, min_bits=config.act_min_bits, mask_init=0.0,
+                           range_mode=mode)  # fmt: skip
         elif config.act_search:
-            act = ActQuant(bits=config.act_max_bits)
+            act = ActQuant(bits=config.act_max_bits, range_mode=mode)
         else:
-            act = ActQuant(bits=int(config.act_bits))
+            act = ActQuant(bits=int(config.act_bits), range_mode=mode)
         new = _CSQ_CLASS[type(m)](
             m,
             act,

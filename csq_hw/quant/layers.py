@@ -220,6 +220,10 @@ class CSQLayer(nn.Module):
         the threshold). Not trainable where the precision is fixed."""
         return self.weight_q.mask_parameters() + self.act.gate_parameters()
 
+    def range_parameters(self) -> list[nn.Parameter]:
+        """The input quantizer's learned range ``[rho]`` (trained in every phase; frozen for a calibrated range)."""
+        return self.act.range_parameters()
+
     def step_parameters(self) -> list[nn.Parameter]:
         """The weight's ``log2_step``."""
         return self.weight_q.step_parameters()

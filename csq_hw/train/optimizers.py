@@ -26,8 +26,8 @@ def make_optimizer(
     plane_step_in_backward: bool = False,
     seed: int = 0,
 ) -> torch.optim.Optimizer:
-    """Adam or SGD (momentum 0.9). Mask and gate logits get no weight decay (it would pull them to the
-    threshold), unlike the reference code (pitfall 8).
+    """Adam or SGD (momentum 0.9). Mask and gate logits, weight steps and learned activation ranges get no weight
+    decay (it would pull them to the threshold, or to a range of 1), unlike the reference code (pitfall 8).
 
     ``finetune=False`` (the search): every trainable parameter but the fine-tune shadow weights.
     ``finetune=True`` (straight-through fine-tune, plain QAT): the shadow weights and every parameter outside the
@@ -45,7 +45,7 @@ def make_optimizer(
     layers = [la for _, la in csq_layers(model)]
     search_only = {id(p) for la in layers for p in la.search_parameters()}
     finetune_only = {id(p) for la in layers for p in la.finetune_parameters()}
-    undecayed = {id(p) for la in layers for p in la.mask_parameters() + la.step_parameters()}
+    undecayed = {id(p) for la in layers for p in la.mask_parameters() + la.step_parameters() + la.range_parameters()}
     own_loop = (plane_adam_state != "float32" or plane_step_in_backward) and name == "adam" and not finetune
     planes = {id(p) for la in layers for p in la.plane_parameters()} if own_loop else set()
     decay, no_decay, plane_group = [], [], []
