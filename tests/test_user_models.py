@@ -175,6 +175,31 @@ def test_file_builder_on_the_cli_then_cost_and_export(tmp_path, capsys):
         assert main(["export", str(out), "--out", str(tmp_path / "prj")]) == 0
 
 
+def test_a_builder_with_postponed_annotations_saves_its_architecture(tmp_path, capsys):
+    """Under ``from __future__ import annotations`` a forward's annotations are strings, which a pickled fx graph
+    cannot hold: the run used to train to the end and fail on architecture.pt with a traceback."""
+    builder = tmp_path / "annotated.py"
+    builder.write_text(
+        "from __future__ import annotations\n"
+        "import torch\n"
+        "from torch import nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, n_in: int, n_classes: int) -> None:\n"
+        "        super().__init__()\n"
+        "        self.fc1, self.fc2 = nn.Linear(n_in, 16), nn.Linear(16, n_classes)\n"
+        "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+        "        return self.fc2(torch.relu(self.fc1(x.flatten(1))))\n"
+        "def build(input_shape: tuple[int, ...], n_classes: int) -> nn.Module:\n"
+        "    return Net(input_shape[-1] * input_shape[-2], n_classes)\n"
+    )
+    out = tmp_path / "run"
+    code = main(["train", "--model", f"{builder}:build", "--dataset", "digits", "--budget", "size=u4", "--epochs",
+                 "1", "--pretrain-epochs", "0", "--out", str(out), "--no-progress"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    builder.unlink()
+    assert main(["cost", "--run", str(out)]) == 0  # rebuilt from architecture.pt alone
+
+
 def test_specs_take_their_size_from_the_data(tmp_path, capsys):
     assert spec_shape("mlp", (1, 49, 10)) == (490,)
     assert spec_shape("cnn1d", (40,)) == (1, 40)

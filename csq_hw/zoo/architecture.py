@@ -30,8 +30,15 @@ _FORMAT, _VERSION = "csq-hw/architecture", 1
 
 
 def save_architecture(path: str | Path, float_model: nn.Module, input_shape: tuple[int, ...], n_classes: int) -> Path:
-    """Trace ``float_model`` (its weights do not matter: the exact weights live in exact_model.pt) and save it."""
+    """Trace ``float_model`` (its weights do not matter: the exact weights live in exact_model.pt) and save it.
+
+    The trace's type annotations are dropped: under ``from __future__ import annotations`` they are strings, which
+    the pickled graph cannot hold (``'str' object has no attribute '__name__'``), and the generated forward needs
+    none."""
     module = fx.symbolic_trace(copy.deepcopy(float_model).cpu().eval())
+    for node in module.graph.nodes:
+        node.type = None
+    module.recompile()
     blob = {"format": _FORMAT, "version": _VERSION, "module": module, "input_shape": list(input_shape),
             "n_classes": int(n_classes)}  # fmt: skip
     return torch_save(path, blob)
