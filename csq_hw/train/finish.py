@@ -79,6 +79,7 @@ def finish_run(cfg, out: Path, model, geometry, budget, inputs: TrainInputs, rep
         "seed": cfg.train.seed,
         "method": "qat" if cfg.train.qat else "uniform" if cfg.train.uniform else "csq",
         "exportable": cfg.quant.weight_step == "pow2" and not Precisions.of(precisions).full_precision,
+        "recipe": recipe_record(cfg),
     }
     scores = {"test_acc": exact_acc, "test_loss": test_loss, "hard_model_test_acc": hard_acc, "soft_test_acc": soft_acc}
     summary = summary_record(model, geometry, budget, precisions, scores=scores, repairs=repairs, run=run,
@@ -95,6 +96,13 @@ def finish_run(cfg, out: Path, model, geometry, budget, inputs: TrainInputs, rep
     summary["files"] = {name: sha256_file(out / name) for name in pair}
     write_json(out / "summary.json", summary)
     return summary
+
+
+def recipe_record(cfg) -> dict[str, Any]:  # noqa: ANN001 - a TrainConfig
+    """The settings the recipe chose where the config left them unset (config.toml keeps them unset, so a later
+    csq-hw may choose anew): warm-start epochs, initial temperature, mask init, the fine-tune's start."""
+    return {"pretrain_epochs": cfg.train.warm_start_epochs, "initial_temperature": cfg.train.start_temperature,
+            "mask_init": cfg.quant_config().mask_init, "finetune_init": cfg.train.finetune_start}  # fmt: skip
 
 
 def said(record: GuardRecord, main: bool) -> dict[str, Any]:
