@@ -22,6 +22,24 @@ Architectures (csq-hw model names):
   "same"`` at stride 2 pads (0, 1) where torch's ``padding=1`` pads (1, 1); output lengths (20, 10, 5), weight counts
   and MACs are identical.
 * ``digits-mlp`` on ``digits``: QDense 64-64-32-10 with ReLU.
+* ``jet-mlp``: QDense 16-64-32-32-5 with ReLU (the hls4ml jet tagger); its csq-hw data set (``jets``, OpenML) needs
+  the network, so give ``--npz`` or ``--suite-task toyjets``.
+* the csq-hw specs ``mlp:H1,H2,...`` (QDense H1-H2-...-n_classes with ReLU on the flattened sample) and
+  ``cnn1d:C1,C2,...`` (per entry QConv1D(C, k=3, ``padding="same"``, i.e. (1, 1) as torch's ``padding=1``) + ReLU +
+  Keras ``MaxPooling1D(2)`` while the length is >= 2, then Flatten + QDense(n_classes)). The pooling layer is Keras's
+  own, not HGQ2's ``QMaxPool1D``: it has no quantizer of its own (the next layer's input quantizer sets the width,
+  and max commutes with that monotone rounding), so the EBOPs count the conv and dense layers only, as csq-hw's
+  cost models do. Flatten is channels-last here and channels-first in torch: the same weights in another order.
+
+Data: ``--dataset`` (a csq-hw data set), ``--npz PATH`` (``x_train, y_train, x_test, y_test``; integer labels
+0..K-1, K from the labels; ``--model`` then names the architecture, default ``mlp:64,32``) or ``--suite-task NAME``
+(a task of ``benchmarks/suite/tasks.py``: its model spec and its cached ``.npz`` under ``--data-dir``, generated
+there if missing). Only classification (cross-entropy) tasks are supported: sparse categorical cross-entropy on
+the logits, accuracy on the test split. Example (the suite's ``tabular`` task, csq-hw's 30 + 10 warm-start
+epochs)::
+
+    OMP_NUM_THREADS=1 KERAS_BACKEND=torch /tmp/hgq2env/bin/python benchmarks/peer_hgq2.py --suite-task tabular \
+        --epochs 40 --init-bits 4 --betas 1e-7,1e-6,1e-5,1e-4 --out /tmp/peer/hgq2_tabular_i4_s0
 
 HGQ2 settings (its documented defaults for FPGA targets): weights ``kbi`` with ``SAT_SYM``, activations ``kif`` with
 ``WRAP`` (``trace_minmax`` after training sets the integer bits from the training data), EBOPs enabled; beta ramps
@@ -63,13 +81,52 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-DEFAULT_DATASET = {"mnist1d-cnn": "mnist1d", "digits-mlp": "digits"}
+DEFAULT_DATASET = {"mnist1d-cnn": "mnist1d", "digits-mlp": "digits", "jet-mlp": "jets"}
+ZOO_MLPS = {"digits-mlp": (64, 32), "jet-mlp": (64, 32, 32)}  # hidden sizes; the input and output from the model
+SUITE_DIR = Path(__file__).resolve().parent / "suite"
+DEFAULT_NPZ_MODEL = "mlp:64,32"
+
+
+def parse_arch(model: str) -> tuple[str, tuple[int, ...]]:
+    """``("mlp", hidden sizes)``, ``("cnn1d", channels)`` or ``("mnist1d-cnn", ())``; ValueError if unsupported."""
+    if model in ZOO_MLPS:
+        return "mlp", ZOO_MLPS[model]
+    if model == "mnist1d-cnn":
+        return model, ()
+    head, sep, rest = model.partition(":")
+    if sep and head in ("mlp", "cnn1d"):
+        try:
+            sizes = tuple(int(v) for v in rest.split(","))
+        except ValueError:
+            sizes = ()
+        if sizes and all(v > 0 for v in sizes):
+            return head, sizes
+    raise ValueError(f"model {model!r}: give one of {', '.join(sorted(DEFAULT_DATASET))}, mlp:H1,H2,... or "
+                     "cnn1d:C1,C2,... (the architectures this script builds in HGQ2)")  # fmt: skip
+
+
+def suite_task(name: str):
+    """The :class:`Task` ``name`` of ``benchmarks/suite/tasks.py``."""
+    if str(SUITE_DIR) not in sys.path:
+        sys.path.insert(0, str(SUITE_DIR))
+    from tasks import TASKS
+
+    if name not in TASKS:
+        raise ValueError(f"--suite-task {name!r}: choose one of {', '.join(TASKS)}")
+    return TASKS[name]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", default="mnist1d-cnn", choices=sorted(DEFAULT_DATASET))
-    p.add_argument("--dataset", default=None, help="csq-hw data set spec (default: mnist1d / digits for the model)")
+    p.add_argument("--model", default=None,
+                   help=f"architecture: {', '.join(sorted(DEFAULT_DATASET))}, mlp:H1,... or cnn1d:C1,... (default: "
+                        f"mnist1d-cnn; {DEFAULT_NPZ_MODEL} with --npz; the task's with --suite-task)")  # fmt: skip
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--dataset", default=None, help="csq-hw data set spec (default: mnist1d / digits for the model)")
+    src.add_argument("--npz", default=None, metavar="PATH", help="an .npz with x_train, y_train, x_test, y_test")
+    src.add_argument("--suite-task", default=None, metavar="NAME",
+                     help="a task of benchmarks/suite/tasks.py (its model spec and its cached .npz)")  # fmt: skip
+    p.add_argument("--data-dir", default="/tmp/suite_data", help="the suite's .npz cache (with --suite-task)")
     p.add_argument("--betas", default="1e-7,1e-6,1e-5,1e-4", help="comma list of EBOPs penalty weights")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
@@ -92,16 +149,97 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--betas: give at least one non-negative value")
     if args.epochs < 1 or args.batch_size < 1:
         p.error("--epochs and --batch-size must be at least 1")
+    args.task = None
+    if args.suite_task:
+        try:
+            args.task = suite_task(args.suite_task)
+        except ValueError as exc:
+            p.error(str(exc))
+        if args.task.loss != "ce":
+            p.error(f"--suite-task {args.task.name}: loss {args.task.loss!r}; only classification tasks are supported")
+        if args.model is not None and args.model != args.task.model:
+            p.error(f"--model {args.model} differs from task {args.task.name}'s model {args.task.model}; leave it out")
+        args.model = args.task.model
+    elif args.model is None:
+        args.model = DEFAULT_NPZ_MODEL if args.npz else "mnist1d-cnn"
+    if args.dataset is None and args.npz is None and args.task is None and args.model not in DEFAULT_DATASET:
+        p.error(f"--model {args.model}: no default data set; give --npz or --suite-task")
+    try:
+        parse_arch(args.model)
+    except ValueError as exc:
+        p.error(str(exc))
     return args
 
 
+def dataset_label(args: argparse.Namespace) -> str:
+    if args.task is not None:
+        return f"suite:{args.task.name}"
+    if args.npz:
+        return f"npz:{args.npz}"
+    return args.dataset or DEFAULT_DATASET[args.model]
+
+
+def csq_input_shape(model: str, sample_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """csq-hw's model input shape (torch, channels-first) for data samples of ``sample_shape``."""
+    from csq_hw import model_info
+
+    info = model_info(model)
+    if not info.from_kwargs:
+        return tuple(info.input_shape)
+    from csq_hw.zoo.model_specs import spec_shape
+
+    return spec_shape(parse_arch(model)[0], tuple(sample_shape))
+
+
+def to_keras(x: np.ndarray, torch_shape: tuple[int, ...]) -> np.ndarray:
+    """Samples reshaped to ``torch_shape`` and made channels-last: (N, C, L) -> (N, L, C); (N, F) stays."""
+    x = x.reshape(len(x), *torch_shape)
+    if len(torch_shape) == 2:
+        x = x.transpose(0, 2, 1)
+    return np.ascontiguousarray(x, np.float32)
+
+
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        missing = {"x_train", "y_train", "x_test", "y_test"} - set(z.files)
+        if missing:
+            raise ValueError(f"{path}: lacks arrays {sorted(missing)}")
+        arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    for key in ("y_train", "y_test"):
+        y = arrays[key]
+        if y.dtype.kind not in "iu" or y.ndim != 1:
+            raise ValueError(f"{path}: {key} is {y.dtype} {y.shape}; only classification (integer labels, shape (N,)) "
+                             "is supported")  # fmt: skip
+    return arrays
+
+
 def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The csq-hw data set, channels-last for Keras: (N, L, C) for Conv1D, (N, F) for the MLP."""
+    """The data set, channels-last for Keras: (N, L, C) for Conv1D, (N, F) for the MLP. Sets ``args.npz_path``,
+    ``args.torch_shape`` (csq-hw's input shape) and ``args.n_classes``."""
     from csq_hw import model_info
     from csq_hw.data import load_dataset
 
+    if args.npz or args.task is not None:
+        if args.task is not None:
+            from tasks import dataset_path  # on sys.path since parse_args
+
+            path = dataset_path(args.task, data_dir=args.data_dir, verbose=True)
+        else:
+            path = Path(args.npz)
+        args.npz_path = str(path)
+        arrays = load_npz(path)
+        args.torch_shape = csq_input_shape(args.model, arrays["x_train"].shape[1:])
+        args.n_classes = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
+        info = model_info(args.model)
+        if not info.from_kwargs and info.n_classes != args.n_classes:
+            raise ValueError(f"{args.model} predicts {info.n_classes} classes, {path} has {args.n_classes}")
+        n = args.max_train or len(arrays["x_train"])
+        return (to_keras(arrays["x_train"][:n], args.torch_shape), arrays["y_train"][:n].astype(np.int64),
+                to_keras(arrays["x_test"], args.torch_shape), arrays["y_test"].astype(np.int64))  # fmt: skip
+
     info = model_info(args.model)
     data = load_dataset(args.dataset or DEFAULT_DATASET[args.model]).reshaped(info.input_shape)
+    args.npz_path, args.torch_shape, args.n_classes = None, tuple(info.input_shape), int(info.n_classes)
     x_tr, x_te = data.x_train, data.x_test
     if len(info.input_shape) == 2:  # (C, L) -> (L, C)
         x_tr, x_te = x_tr.transpose(0, 2, 1), x_te.transpose(0, 2, 1)
@@ -113,9 +251,12 @@ def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, np.ndar
             np.ascontiguousarray(x_te, np.float32), data.y_test.astype(np.int64))  # fmt: skip
 
 
-def build_hgq2(model: str, input_shape: tuple[int, ...], beta: float, init_bits: int | None = None):
-    """The HGQ2 model of ``model`` (csq-hw name), built under HGQ2's FPGA quantizer defaults; ``init_bits`` sets
-    the initial widths (weights ``b0``; activations ``f0 = init_bits - 2`` with HGQ2's ``i0 = 2``)."""
+def build_hgq2(
+    model: str, input_shape: tuple[int, ...], beta: float, init_bits: int | None = None, n_classes: int = 10
+):
+    """The HGQ2 model of ``model`` (csq-hw name or spec; ``input_shape`` channels-last) with ``n_classes`` outputs,
+    built under HGQ2's FPGA quantizer defaults; ``init_bits`` sets the initial widths (weights ``b0``; activations
+    ``f0 = init_bits - 2`` with HGQ2's ``i0 = 2``)."""
     import keras
     from hgq.config import LayerConfigScope, QuantizerConfigScope
     from hgq.layers import QConv1D, QDense
@@ -127,15 +268,21 @@ def build_hgq2(model: str, input_shape: tuple[int, ...], beta: float, init_bits:
         QuantizerConfigScope(place="datalane", default_q_type="kif", overflow_mode="WRAP", **a_init),
         LayerConfigScope(enable_ebops=True, beta0=beta),
     ):
-        if model == "mnist1d-cnn":
-            layers = [keras.Input(input_shape)]
+        kind, sizes = parse_arch(model)
+        layers = [keras.Input(input_shape)]
+        if kind == "mnist1d-cnn":
             layers += [QConv1D(32, 3, strides=2, padding="same", activation="relu") for _ in range(3)]
-            layers += [keras.layers.Flatten(), QDense(10)]
-        elif model == "digits-mlp":
-            layers = [keras.Input(input_shape), QDense(64, activation="relu"), QDense(32, activation="relu"),
-                      QDense(10)]  # fmt: skip
-        else:  # pragma: no cover - argparse restricts the choice
-            raise ValueError(model)
+            layers += [keras.layers.Flatten(), QDense(n_classes)]
+        elif kind == "mlp":
+            layers += [QDense(h, activation="relu") for h in sizes] + [QDense(n_classes)]
+        else:  # cnn1d: as csq_hw.zoo.model_specs._cnn (pool while the length is >= 2)
+            length = input_shape[0]
+            for c in sizes:
+                layers.append(QConv1D(c, 3, padding="same", activation="relu"))
+                if length >= 2:
+                    layers.append(keras.layers.MaxPooling1D(2))
+                    length //= 2
+            layers += [keras.layers.Flatten(), QDense(n_classes)]
         return keras.Sequential(layers)
 
 
@@ -166,11 +313,15 @@ def layer_widths(layer) -> dict[str, float]:
     }
 
 
-def csq_geometry(model: str) -> list:
+def csq_geometry(model: str, input_shape: tuple[int, ...] | None = None, n_classes: int | None = None) -> list:
+    """Per-layer geometry (MACs, ...) of csq-hw's float model ``model``; a spec needs its (torch) input shape and
+    its classes."""
     import csq_hw
     from cost_models import trace_geometry
 
     info = csq_hw.model_info(model)
+    if info.from_kwargs:
+        return trace_geometry(csq_hw.build_model(model, input_shape=input_shape, n_classes=n_classes), input_shape)
     return trace_geometry(csq_hw.build_model(model), info.input_shape)
 
 
@@ -181,7 +332,7 @@ def train_one(args, beta: float, data, geometry) -> tuple[dict, object]:
 
     x_tr, y_tr, x_te, y_te = data
     keras.utils.set_random_seed(args.seed)
-    model = build_hgq2(args.model, x_tr.shape[1:], beta, args.init_bits)
+    model = build_hgq2(args.model, x_tr.shape[1:], beta, args.init_bits, args.n_classes)
     model.compile(optimizer=keras.optimizers.Adam(args.lr),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])  # fmt: skip
     warm = max(1, args.epochs // 10)
@@ -196,9 +347,10 @@ def train_one(args, beta: float, data, geometry) -> tuple[dict, object]:
     layers = kernel_layers(model)
     if len(layers) != len(geometry):
         raise RuntimeError(f"{len(layers)} HGQ2 kernel layers but {len(geometry)} csq-hw layers")
-    row = {"peer": "hgq2", "model": args.model, "dataset": args.dataset or DEFAULT_DATASET[args.model],
-           "beta": beta, "init_bits": args.init_bits or 8, "epochs": args.epochs, "n_train": len(x_tr),
-           "test_acc": acc, "ebops": ebops, "bops": 0.0, "bops_mean": 0.0, "ebops_layers": 0.0,
+    row = {"peer": "hgq2", "model": args.model, "dataset": dataset_label(args), "npz": args.npz_path,
+           "seed": args.seed, "beta": beta, "init_bits": args.init_bits or 8, "epochs": args.epochs,
+           "lr": args.lr, "batch_size": args.batch_size, "n_train": len(x_tr), "test_acc": acc,
+           "test_acc_pct": 100 * acc, "ebops": ebops, "bops": 0.0, "bops_mean": 0.0, "ebops_layers": 0.0,
            "train_seconds": seconds}  # fmt: skip
     for g, layer in zip(geometry, layers, strict=True):
         wd = layer_widths(layer)
@@ -310,16 +462,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if keras.backend.backend() != os.environ["KERAS_BACKEND"]:  # pragma: no cover - keras read another setting
         print(f"peer_hgq2: keras uses backend {keras.backend.backend()!r}", file=sys.stderr)
-    data = load_data(args)
-    geometry = csq_geometry(args.model)
-    print(f"hgq2 on keras {keras.__version__} ({keras.backend.backend()} backend): {args.model}, "
-          f"{len(data[0])} training samples, {args.epochs} epochs, betas {args.beta_list}")  # fmt: skip
+    try:
+        data = load_data(args)
+    except (OSError, ValueError) as exc:
+        print(f"peer_hgq2: {exc}", file=sys.stderr)
+        return 2
+    geometry = csq_geometry(args.model, args.torch_shape, args.n_classes)
+    print(f"hgq2 on keras {keras.__version__} ({keras.backend.backend()} backend): {args.model} on "
+          f"{dataset_label(args)} (input {data[0].shape[1:]}, {args.n_classes} classes), {len(data[0])} training "
+          f"samples, {args.epochs} epochs, seed {args.seed}, betas {args.beta_list}", flush=True)  # fmt: skip
     rows = []
     for beta in args.beta_list:
         row, _ = train_one(args, beta, data, geometry)
         rows.append(row)
-        print(f"beta={beta:g}: test acc {row['test_acc']:.4f}, EBOPs {row['ebops']:,.0f}, BOPs {row['bops']:,.0f} "
-              f"(layer means {row['bops_mean']:,.0f}), {row['train_seconds']:.1f} s", flush=True)  # fmt: skip
+        print(f"beta={beta:g}: test acc {row['test_acc_pct']:.2f} %, EBOPs {row['ebops']:,.0f}, "
+              f"BOPs {row['bops']:,.0f} (layer means {row['bops_mean']:,.0f}), {row['train_seconds']:.1f} s",
+              flush=True)  # fmt: skip
         pd.DataFrame(rows).to_csv(out / "hgq2_results.csv", index=False)  # after every point: partial results
     return report(pd.DataFrame(rows), csq, out)
 
