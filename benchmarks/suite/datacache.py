@@ -17,7 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["KEYS", "DEFAULT_DATA_DIR", "cache_path", "load_or_generate", "save_npz_atomic", "standardize", "main"]
+__all__ = [
+    "KEYS",
+    "DEFAULT_DATA_DIR",
+    "cache_path",
+    "load_or_generate",
+    "save_npz_atomic",
+    "standardize",
+    "classification_split",
+    "main",
+]
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 DEFAULT_DATA_DIR = Path("~/.cache/csq-hw/suite").expanduser()
@@ -96,6 +105,16 @@ def standardize(
     std = x_train.std(axis=axis, keepdims=True, dtype=np.float64)
     std = np.where(std > 1e-12, std, 1.0)
     return ((x_train - mean) / std).astype(np.float32), ((x_test - mean) / std).astype(np.float32)
+
+
+def classification_split(
+    x: np.ndarray, y: np.ndarray, n_train: int, axis: int | tuple[int, ...] | None = 0
+) -> dict[str, np.ndarray]:
+    """The four arrays of a classification set: the first ``n_train`` samples train, the rest test; x standardized
+    with the training statistics over ``axis`` (:func:`standardize`), y as int64 labels."""
+    x_tr, x_te = standardize(x[:n_train], x[n_train:], axis=axis)
+    return {"x_train": x_tr, "y_train": y[:n_train].astype(np.int64), "x_test": x_te,
+            "y_test": y[n_train:].astype(np.int64)}  # fmt: skip
 
 
 def main(name: str, version: int, generate: Callable[[int], dict[str, np.ndarray]]) -> None:

@@ -13,7 +13,7 @@ set's global mean and std (unitless). 6000 train / 1500 test, balanced.
 from __future__ import annotations
 
 import numpy as np
-from datacache import main, standardize
+from datacache import classification_split, main
 from scipy.ndimage import gaussian_filter
 
 NAME = "shapes"
@@ -115,13 +115,7 @@ def generate(seed: int = 0, n_train: int = N_TRAIN, n_test: int = N_TEST) -> dic
     n = n_train + n_test
     y = rng.permutation(np.arange(n) % N_CLASSES)
     x = np.stack([draw(rng, int(k)) for k in y])[:, None]
-    x_tr, x_te = standardize(x[:n_train], x[n_train:], axis=None)
-    return {
-        "x_train": x_tr,
-        "y_train": y[:n_train].astype(np.int64),
-        "x_test": x_te,
-        "y_test": y[n_train:].astype(np.int64),
-    }
+    return classification_split(x, y, n_train, axis=None)
 
 
 if __name__ == "__main__":

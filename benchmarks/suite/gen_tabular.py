@@ -9,7 +9,7 @@ standardization with the training set's mean and std, unitless). 8000 train / 20
 from __future__ import annotations
 
 import numpy as np
-from datacache import main, standardize
+from datacache import classification_split, main
 from sklearn.datasets import make_classification
 
 NAME = "tabular"
@@ -34,13 +34,7 @@ def generate(seed: int = 0, n_train: int = N_TRAIN, n_test: int = N_TEST) -> dic
         shuffle=True,
         random_state=int(rng.integers(2**31)),
     )
-    x_tr, x_te = standardize(x[:n_train], x[n_train:], axis=0)
-    return {
-        "x_train": x_tr,
-        "y_train": y[:n_train].astype(np.int64),
-        "x_test": x_te,
-        "y_test": y[n_train:].astype(np.int64),
-    }
+    return classification_split(x, y, n_train, axis=0)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from datacache import main, standardize
+from datacache import classification_split, main
 
 NAME = "toyjets"
 VERSION = 1
@@ -256,13 +256,7 @@ def generate(seed: int = 0, n_train: int = N_TRAIN, n_test: int = N_TEST) -> dic
     n = n_train + n_test
     y = rng.permutation(np.arange(n) % len(CLASSES))
     feats = np.concatenate([features([jet(rng, int(k)) for k in y[lo : lo + 500]]) for lo in range(0, n, 500)])
-    x_tr, x_te = standardize(feats[:n_train], feats[n_train:], axis=0)
-    return {
-        "x_train": x_tr,
-        "y_train": y[:n_train].astype(np.int64),
-        "x_test": x_te,
-        "y_test": y[n_train:].astype(np.int64),
-    }
+    return classification_split(feats, y, n_train, axis=0)
 
 
 if __name__ == "__main__":
