@@ -20,6 +20,8 @@ def load(variants: dict[str, Path], seeds: list[int] | None) -> pd.DataFrame:
     """One frame of every variant's runs, with a ``variant`` column; restricted to ``seeds`` (or the common ones)."""
     frames = []
     for name, out in variants.items():
+        if not (out / "suite_results.csv").is_file():
+            raise SystemExit(f"compare.py: {out / 'suite_results.csv'} not found; run run_suite.py --out {out} first")
         df = pd.read_csv(out / "suite_results.csv")
         frames.append(df.assign(variant=name))
     runs = pd.concat(frames, ignore_index=True)
