@@ -74,9 +74,10 @@ def test_parameter_groups_cover_the_layer() -> None:
     assert ids(first.mask_parameters()) == ids([wq.mask_logits, first.act.gate_logits])
     assert ids(first.step_parameters()) == ids([wq.log2_step])
     assert ids(first.finetune_parameters()) == ids([wq.shadow])
+    assert ids(first.range_parameters()) == ids([first.act.log2_range])
     assert ids(first.search_parameters()) == ids([wq.pos, wq.neg, wq.mask_logits, first.act.gate_logits, wq.log2_step])
-    for layer in (first, last):  # search + fine-tune + the bias: every parameter of the layer, once
-        groups = ids(layer.search_parameters() + layer.finetune_parameters() + [layer.bias])
+    for layer in (first, last):  # search + fine-tune + ranges + the bias: every parameter of the layer, once
+        groups = ids(layer.search_parameters() + layer.finetune_parameters() + layer.range_parameters() + [layer.bias])
         assert sorted(groups) == sorted(ids(layer.parameters()))
 
 

@@ -129,7 +129,12 @@ def config_options() -> list[OptionInfo]:
 
 
 # options added after csq-hw had written resolved configs: such a file lacks them (their default applies)
-ADDED_LATER = {("train", "compile"), ("train", "plane_adam_state"), ("train", "plane_step_in_backward")}
+ADDED_LATER = {
+    ("train", "compile"),
+    ("train", "plane_adam_state"),
+    ("train", "plane_step_in_backward"),
+    ("quant", "act_range"),
+}
 
 # 0.1 layout: these keys lived under [model]
 _LEGACY_MODEL_KEYS = {o.key: o for o in options_of(TrainConfig) if o.section == "quant"} | {
