@@ -155,17 +155,18 @@ def best_of(
     ``message`` is left for the caller to word."""
     start = _candidate_state(model)
     scores: dict[str, BatchScore] = {}
-    best_name, best_state = "", start
+    best_name, best_state = "", None
     for j, (name, apply) in enumerate(candidates):
         if j:
             model.load_state_dict(start, strict=False)
         apply()
         scores[name] = score()
-        if not best_name or better(scores[name], scores[best_name]):
-            best_name, best_state = name, _candidate_state(model)
-        if not far_below(scores[name], soft):
+        done = not far_below(scores[name], soft) or j + 1 == len(candidates)
+        if not best_name or better(scores[name], scores[best_name]):  # copied only if another candidate follows
+            best_name, best_state = name, None if done else _candidate_state(model)
+        if done:
             break
-    if best_name != list(scores)[-1]:  # the model holds the last candidate tried
+    if best_name != list(scores)[-1]:  # the model holds the last candidate tried; the best was copied before it
         model.load_state_dict(best_state, strict=False)
     return GuardRecord(at, soft, scores, best_name)
 
