@@ -5,7 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["Tempered"]
+__all__ = ["Tempered", "scheduled_temperature"]
+
+
+def scheduled_temperature(epoch: int, ticket: int, final: float, initial: float = 1.0) -> float:
+    """CSQ's per-epoch schedule ``T(e) = T_0 (T_final / T_0)^(e / E_ticket)``: ``initial`` (T_0, 1 in the paper) at
+    epoch 0, ``final`` at the ticket epoch, growing on afterwards; ``final`` throughout when ``ticket <= 0``."""
+    if ticket <= 0:
+        return float(final)
+    return float(initial) * (float(final) / float(initial)) ** (epoch / ticket)
 
 
 class Tempered(nn.Module):

@@ -11,6 +11,7 @@ from typing import Any
 from csq_hw.errors import UserError
 from csq_hw.option_fields import OptionInfo, option
 from csq_hw.quant.bitplane_weight import STEP_RULES
+from csq_hw.quant.temperature import scheduled_temperature
 
 __all__ = [
     "ModelOptions",
@@ -208,10 +209,9 @@ class TrainOptions:
         return min(10.0, self.final_temperature) if self.warm_start_epochs else 1.0
 
     def temperature_at(self, epoch: int) -> float:
-        """``T(e) = T_0 (T_final / T_0)^(e / E_ticket)`` with T_0 = :attr:`start_temperature`: T_0 at epoch 0,
-        T_final at the ticket, growing on afterwards (:func:`csq_hw.train.trainer.temperature`)."""
-        t0, final = self.start_temperature, self.final_temperature
-        return float(final) if self.ticket <= 0 else float(t0) * (float(final) / float(t0)) ** (epoch / self.ticket)
+        """The schedule's T at ``epoch`` (:func:`csq_hw.quant.temperature.scheduled_temperature`) with T_0 =
+        :attr:`start_temperature`: T_0 at epoch 0, T_final at the ticket, growing on afterwards."""
+        return scheduled_temperature(epoch, self.ticket, self.final_temperature, self.start_temperature)
 
     @property
     def finetune_start(self) -> str:

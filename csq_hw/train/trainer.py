@@ -24,6 +24,7 @@ from csq_hw.data.source import SampleSource, TensorSource, as_sample_source, seq
 from csq_hw.errors import TrainingDiverged
 from csq_hw.quant.layer_bits import hard_bits, soft_bits
 from csq_hw.quant.layers import csq_layers
+from csq_hw.quant.temperature import scheduled_temperature as temperature
 from csq_hw.runtime import distributed
 from csq_hw.runtime.progress import step_bar
 from csq_hw.train.budget import BudgetRegularizer
@@ -52,14 +53,6 @@ __all__ = [
     "hard_state_key",
     "hard_state_keyer",
 ]
-
-
-def temperature(epoch: int, ticket: int, final: float, initial: float = 1.0) -> float:
-    """``T_0 (T_final / T_0)^(epoch / ticket)``: T_0 (1 in the paper) at epoch 0, ``final`` at the ticket epoch,
-    growing on afterwards."""
-    if ticket <= 0:
-        return float(final)
-    return float(initial) * (float(final) / float(initial)) ** (epoch / ticket)
 
 
 def lr_at(step: int, total_steps: int, base_lr: float) -> float:
