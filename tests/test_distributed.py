@@ -46,14 +46,25 @@ def _torchrun(out: Path, *extra: str, **args) -> subprocess.CompletedProcess:
     return proc
 
 
+# what the search decides from its mask and gate logits; the weight step 2^e and the activation range 2^r follow
+# float magnitudes (max |w|, a learned rho) that 1 and 2 processes reach in another reduction order, so a weight
+# near a power of two may sit on either side of it (seen: the first conv's step 2^-7 vs 2^-8, same 8 bits)
+_SEARCHED = {"weight": ("bits", "positions", "span_bits", "k"), "input": ("bits", "signed", "k", "searched")}
+
+
 def _precisions(out: Path) -> list[dict]:
-    """Every precision in precisions.json (weight bits, positions, steps, activation formats), without the
-    observed integer ranges of the weights."""
+    """Every searched precision in precisions.json (weight bits and positions, activation widths and signs), with
+    the step and range exponents given to within one binade."""
     layers = json.loads((out / "precisions.json").read_text())["layers"]
-    for layer in layers:
-        layer["weight"].pop("int_min")
-        layer["weight"].pop("int_max")
-    return layers
+    return [{"name": la["name"], **{f"{part}.{key}": la[part][key] for part, keys in _SEARCHED.items() for key in keys},
+             "exponents": (la["weight"]["step_exponent"], la["input"]["range_exponent"])} for la in layers]  # fmt: skip
+
+
+def _same_up_to_a_binade(a: list[dict], b: list[dict]) -> bool:
+    strip = [[{k: v for k, v in la.items() if k != "exponents"} for la in run] for run in (a, b)]
+    close = all(abs(x - y) <= 1 for la, lb in zip(a, b, strict=True)
+                for x, y in zip(la["exponents"], lb["exponents"], strict=True))  # fmt: skip
+    return strip[0] == strip[1] and close
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +82,7 @@ def test_two_process_run_matches_single_process(single, tmp_path):
     one, summary = single
     proc = _torchrun(tmp_path / "ddp")
     two = tmp_path / "ddp"
-    assert _precisions(two) == _precisions(one)
+    assert _same_up_to_a_binade(_precisions(two), _precisions(one))
     assert proc.stdout.count("run directory:") == 1  # only rank 0 reports
     assert summary["test_acc"] > 0.5
     m1, m2 = pd.read_csv(one / "metrics.csv"), pd.read_csv(two / "metrics.csv")
@@ -104,7 +115,7 @@ def test_torchrun_resumes_a_cut_run(single, tmp_path, monkeypatch):
     one, _ = single
     cut_after_checkpoint(monkeypatch, TrainConfig.from_flat(**ARGS), tmp_path / "cut", epoch=5, exc=KeyboardInterrupt)
     _torchrun(tmp_path / "cut", "--resume")
-    assert _precisions(tmp_path / "cut") == _precisions(one)
+    assert _same_up_to_a_binade(_precisions(tmp_path / "cut"), _precisions(one))  # 2 processes after the cut
     assert list(pd.read_csv(tmp_path / "cut" / "metrics.csv").epoch) == list(range(ARGS["epochs"]))
 
 

@@ -117,7 +117,10 @@ def test_optimizers_split_search_and_finetune_parameters():
     search = held(make_optimizer(model, "adam", 0.01, 0.0))
     tune = held(make_optimizer(model, "adam", 0.01, 0.0, finetune=True))
     assert "0.weight_q.pos" in search and "0.weight_q.mask_logits" in search and "0.weight_q.shadow" not in search
-    assert tune == {"0.weight_q.shadow", "0.bias", "2.weight_q.shadow", "2.bias"}
+    # the learned activation ranges (the default) train in both phases
+    ranges = {"0.act.log2_range", "2.act.log2_range"}
+    assert tune == {"0.weight_q.shadow", "0.bias", "2.weight_q.shadow", "2.bias"} | ranges
+    assert ranges <= search
 
 
 def test_fill_adds_weight_positions_only_to_finetuning_layers():

@@ -117,7 +117,8 @@ class ActQuant(Tempered):
             state_dict[prefix + "log2_range"] = torch.tensor(float(calibrated))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._sync_sign()
-        self.range_pending = False  # a loaded range is the trained one
+        # a loaded range is the trained one, unless the state was never calibrated (a fresh model's state)
+        self.range_pending = self.learned and float(self.running_max) <= 0
 
     def _sync_sign(self) -> None:
         flag = int(self.signed_flag)  # one host read, when the flag is set or loaded
@@ -218,23 +219,33 @@ class ActQuant(Tempered):
 
     def _q_hard_width(self, x: torch.Tensor, k: int, r: torch.Tensor) -> torch.Tensor:
         """``q_W(x)`` at the exact searched width W (a 0-dim tensor: the hard gates are not read back)."""
-        kept = (self.gate_logits.detach() >= 0).to(torch.float32).cumprod(0).sum()
-        width = self.min_bits + kept
+        width = self._hard_width_tensor()
         hi = torch.exp2(width - k) - 1  # int_range(k, width) with a tensor width (tensor bounds: no .item())
         lo = -torch.exp2(width - 1) if k else torch.zeros_like(hi)
         return quantize_scaled(x, torch.exp2(width - k - r), lo, hi, ste=True)
 
-    def _q_learned(self, x: torch.Tensor, k: int, width: int) -> torch.Tensor:
+    def _q_learned(self, x: torch.Tensor, k: int, width: int | torch.Tensor) -> torch.Tensor:
         """``q_W(x)`` on the learned range, with LSQ's gradient (Esser et al., ICLR 2020) for the step
         ``s = 2^(r - W + k)``, r = round(rho) straight-through: dq/ds = round(x/s) - x/s inside the range, the
-        saturated code outside; scaled by ``1 / sqrt(features * hi)``. Same forward values as :meth:`_q`."""
-        lo, hi = int_range(k, width)
+        saturated code outside; scaled by ``1 / sqrt(features * hi)``. Same forward values as :meth:`_q`. ``width``:
+        an int on the host, or a 0-dim tensor (the exact searched width on a device or under compile: no read-back)."""
+        features = max(x[0].numel(), 1) if x.dim() else 1
+        if isinstance(width, int):
+            lo, hi = int_range(k, width)
+            g: float | torch.Tensor = 1.0 / math.sqrt(features * max(hi, 1))
+        else:
+            hi = torch.exp2(width - k) - 1  # int_range(k, width) with a tensor width
+            lo = -torch.exp2(width - 1) if k else torch.zeros_like(hi)
+            g = torch.rsqrt(torch.clamp(hi, min=1.0) * features)
         rho = self.log2_range
-        g = 1.0 / math.sqrt(max(x[0].numel() * max(hi, 1), 1)) if x.dim() else 1.0
         rho = rho * g + (rho - rho * g).detach()  # LSQ's gradient scale, value unchanged
         step = torch.exp2(ste_round(rho) - (width - k))
         v = torch.clamp(x / step, lo, hi)  # a power-of-two step: x / step is exact
         return (v + (torch.floor(v + 0.5) - v).detach()) * step
+
+    def _hard_width_tensor(self) -> torch.Tensor:
+        """The exact searched width as a 0-dim float tensor (min_bits + leading kept gates; no read-back)."""
+        return self.min_bits + (self.gate_logits.detach() >= 0).to(torch.float32).cumprod(0).sum()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         host = self.sign_known and on_host(x) and not distributed.active()
@@ -245,7 +256,9 @@ class ActQuant(Tempered):
                 self._start_learned_range()
             if self.phase == "search" and self.search:
                 return self._soft_width(x, lambda width: self._q_learned(x, self.k, width))
-            return self._q_learned(x, self.k, self.hard_bits())
+            if not self.search or on_host(x):
+                return self._q_learned(x, self.k, self.hard_bits())
+            return self._q_learned(x, self.k, self._hard_width_tensor())
         k = self.k
         r = self.range_exponent if host else self.range_exponent_tensor()
         if not self.search:

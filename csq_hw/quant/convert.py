@@ -70,7 +70,7 @@ class QuantConfig:
     plane_init: float = option(0.5, help="initial bit-plane logit magnitude (+a set, -a unset)")
     bias_bits: int = option(16, unit="bit", help="bias width, signed (2..32)")
     act_range: str = option(
-        "calibrated",
+        "learned",
         choices=RANGE_MODES,
         help="activation ranges 2^r: calibrated from a running maximum, or learned (LSQ-style, power of two)",
     )

@@ -135,6 +135,8 @@ ADDED_LATER = {
     ("train", "plane_step_in_backward"),
     ("quant", "act_range"),
 }
+# ... unless the default changed since: a resolved config that lacks one of these was trained with this value
+WRITTEN_BEFORE_DEFAULT_CHANGED = {("quant", "act_range"): "calibrated"}
 
 # 0.1 layout: these keys lived under [model]
 _LEGACY_MODEL_KEYS = {o.key: o for o in options_of(TrainConfig) if o.section == "quant"} | {
@@ -177,6 +179,10 @@ def _read_toml(p: Path) -> dict[str, Any]:
                             f"{' ...' if len(missing) > 3 else ''}: it is truncated or damaged; restore it or "
                             "write the settings you want as flags")  # fmt: skip
     values: dict[str, Any] = {}
+    if p.read_text().startswith(RESOLVED_HEADER):
+        for (section, key), value in WRITTEN_BEFORE_DEFAULT_CHANGED.items():
+            if key not in doc.get(section, {}):
+                values[by_place[section, key].flat] = value
     for section, table in doc.items():
         if section == "out":
             continue

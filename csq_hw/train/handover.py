@@ -86,6 +86,8 @@ def hand_over(
     changes = repair_to_budget(model, geometry, budget, loss) + fill_to_budget(
         model, geometry, budget, loss, spend_all=ste
     )
+    if ste and changes:  # the repair and fill moved bits: the statistics were estimated on the bits before
+        recalibrate_statistics(model, batch[0])
     return HandOver([dataclasses.asdict(s) for s in changes], guard)
 
 
