@@ -15,7 +15,6 @@ For your own training loop see :func:`csq_hw.prepare` (:mod:`csq_hw.train.csq_mo
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from torch import nn
 from csq_hw.errors import UserError
 from csq_hw.handoff.precision_types import Precisions
 from csq_hw.handoff.precisions import layer_bits, read_precisions
+from csq_hw.handoff.run_summary import read_summary
 from csq_hw.quant.exact import build_exact_model, load_exact_blob
 from csq_hw.train.config import TrainConfig, config_options
 from csq_hw.train.run_inputs import inputs_from_module
@@ -64,8 +64,7 @@ class LoadedRun:
 def load_run(run_dir: str | Path) -> LoadedRun:
     """Load a finished run directory (zoo, spec or user model) with its exact model; one-line errors otherwise."""
     run_dir = Path(run_dir)
-    if not (run_dir / "summary.json").is_file():
-        raise UserError(f"{run_dir} has no summary.json: not a finished csq-hw run; train it (or resume it) first")
+    summary = read_summary(run_dir)
     precisions = read_precisions(run_dir)
     exact = build_exact_model(precisions, run_dir)
     state = load_exact_blob(run_dir / "exact_model.pt")["state_dict"]
@@ -74,10 +73,6 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise UserError(f"{run_dir}/exact_model.pt does not fit its precisions.json ({first})") from None
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{run_dir}/summary.json is unreadable ({type(exc).__name__}); re-run the training") from None
     return LoadedRun(run_dir, precisions, exact.double().eval(), summary)
 
 
@@ -129,7 +124,7 @@ def fit(
         train_data, test_data: DataLoaders over map-style data sets, Datasets, or ``(x, y)`` tensor pairs. The
             trainer draws its own seeded batches of ``batch_size`` (a DataLoader's batch size when not given).
         budget: ``KIND=VALUE`` (``lut=20000``, ``bops=2e5``, ``size=u4``; ``csq-hw cost --help`` lists the kinds).
-        out: the run directory (precisions.json, exact_model.pt, architecture.pt, summary.json, checkpoints).
+        out: the run directory (precisions.json, exact_model.pt, architecture.json, summary.json, checkpoints).
         loss_fn: ``loss_fn(output, target) -> scalar``; default cross-entropy on integer labels (accuracy is then
             reported); e.g. ``torch.nn.functional.mse_loss`` for regression or an autoencoder.
         input_shape: one sample's shape (default: read from the first training sample).

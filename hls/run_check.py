@@ -12,18 +12,17 @@ says which checks ran (``run_check``).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from csq_hw.errors import UserError
+from csq_hw.handoff.run_summary import read_summary as read_run_summary
 from csq_hw.runtime.atomic_io import sha256_file
 
 __all__ = ["first_difference", "check_pair", "read_summary", "check_digests", "check_accuracy"]
 
-SUMMARY_NAME = "summary.json"
 PAIR = ("precisions.json", "exact_model.pt")
 
 
@@ -64,17 +63,8 @@ def check_pair(run_dir: Path, precisions: dict[str, Any], blob: dict[str, Any]) 
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
-    """``summary.json`` as a dict, None when absent; a one-line error when unreadable."""
-    path = run_dir / SUMMARY_NAME
-    if not path.exists():
-        return None
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path} is unreadable ({type(exc).__name__}); restore it or re-run `csq-hw train`") from None
-    if not isinstance(summary, dict):
-        raise UserError(f"{path} holds a JSON {type(summary).__name__}, not an object; restore it")
-    return summary
+    """``summary.json`` (:func:`csq_hw.handoff.run_summary.read_summary`), None when absent."""
+    return read_run_summary(run_dir, required=False)
 
 
 def check_digests(run_dir: Path, summary: dict[str, Any] | None) -> bool:

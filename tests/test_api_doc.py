@@ -14,4 +14,4 @@ def test_api_doc_examples_run(tmp_path):
     namespace = {"OUT": tmp_path}
     for block in blocks:
         exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102 - our own documentation
-    assert (tmp_path / "fit" / "architecture.pt").is_file() and (tmp_path / "own" / "summary.json").is_file()
+    assert (tmp_path / "fit" / "architecture.json").is_file() and (tmp_path / "own" / "summary.json").is_file()

@@ -168,7 +168,7 @@ def test_file_builder_on_the_cli_then_cost_and_export(tmp_path, capsys):
                  "2", "--out", str(out), "--no-progress"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     prec = json.loads((out / "precisions.json").read_text())
-    assert prec["model"]["architecture"] == "architecture.pt" and prec["model"]["kwargs"]["input_shape"] == [1, 8, 8]
+    assert prec["model"]["architecture"] == "architecture.json" and prec["model"]["kwargs"]["input_shape"] == [1, 8, 8]
     builder.unlink()  # the run keeps its traced architecture: pricing and export need no builder file
     assert main(["cost", "--run", str(out)]) == 0
     if pytest.importorskip("hls4ml"):
@@ -197,7 +197,7 @@ def test_a_builder_with_postponed_annotations_saves_its_architecture(tmp_path, c
                  "1", "--pretrain-epochs", "0", "--out", str(out), "--no-progress"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     builder.unlink()
-    assert main(["cost", "--run", str(out)]) == 0  # rebuilt from architecture.pt alone
+    assert main(["cost", "--run", str(out)]) == 0  # rebuilt from architecture.json alone
 
 
 def test_specs_take_their_size_from_the_data(tmp_path, capsys):

@@ -24,6 +24,7 @@ from cost_models import LayerBits, LayerGeometry, trace_geometry
 from cost_models.report import cost_table, default_report_models
 from csq_hw.errors import UserError
 from csq_hw.handoff.precision_types import Precisions
+from csq_hw.handoff.run_summary import read_summary
 from csq_hw.text_table import MISSING, column_formatter, is_missing, markdown_table, render_table
 
 from .output_args import add_table_format_arg
@@ -151,9 +152,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _pricing_notes(run: Path, meta: dict) -> list[str]:
     """Which pricing is the guarantee, and where the run's own record says another pricing disagrees."""
-    try:
-        summary = json.loads((Path(run) / "summary.json").read_text())
-    except (OSError, ValueError):
+    summary = read_summary(run, required=False)  # a damaged record: a one-line error, not a traceback
+    if summary is None:
         return []
     single = {"final_cost": summary.get("final_cost"), "cost_agreement": summary.get("cost_agreement")}
     entries = summary.get("budgets") or ([summary["budget"] | single] if isinstance(summary.get("budget"), dict)

@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "cost": "cost_cmd",
     "export": "export_cmd",
     "sweep": "sweep_cmd",
+    "upgrade-run": "upgrade_cmd",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 import warnings
 from pathlib import Path
@@ -20,16 +21,22 @@ __all__ = [
 
 CHECKPOINT_NAME = "checkpoint.pt"
 _FORMAT = "csq-hw/checkpoint"
-_VERSION = 1
+_VERSION = 2  # 2: readable with weights_only=True (1 held numpy objects: a full pickle)
 
 
 def rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The torch, numpy and Python generators' states, in types ``torch.load(weights_only=True)`` reads (numpy's
+    key array as an int64 tensor: (name, keys (624,), pos, has_gauss, cached_gaussian))."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = (str(name), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss),
+                   float(cached))  # fmt: skip
+    return {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, cached))
     random.setstate(state["python"])
 
 
@@ -70,8 +77,17 @@ def load_checkpoint(out_dir: Path, config_dict: dict[str, Any], allow_changes: b
     try:
         with warnings.catch_warnings():  # a damaged file makes torch warn before it fails: one line is ours
             warnings.simplefilter("ignore")
-            ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only: no code
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc) or "Weights only load failed" in str(exc):
+            raise UserError(
+                f"checkpoint {path} holds objects other than tensors and plain data (a checkpoint of csq-hw before "
+                "version 2, or a crafted file); it was not loaded, since unpickling it could run code; start again "
+                "without --resume in another --out, or finish the run with the csq-hw that wrote it"
+            ) from None
+        raise UserError(f"checkpoint {path} is unreadable (UnpicklingError); delete it and start again without "
+                        "--resume") from None  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - any other reading failure means a corrupt file
         raise UserError(
             f"checkpoint {path} is unreadable ({type(exc).__name__}); delete it and start again without --resume"
         ) from None

@@ -25,6 +25,7 @@ import pandas as pd
 from csq_hw.errors import UserError
 from csq_hw.handoff.precision_types import Precisions
 from csq_hw.handoff.precisions import read_precisions
+from csq_hw.handoff.run_summary import read_summary
 from csq_hw.runtime.atomic_io import atomic_write, write_json, write_text
 
 __all__ = ["SUMMARY_KEYS", "read_run", "collect_results", "write_results", "read_results", "write_sweep_meta",
@@ -38,13 +39,6 @@ SUMMARY_KEYS = ("test_acc", "soft_test_acc", "costs", "budget", "final_cost", "l
 _RERUN = "delete that run directory and run the sweep again (or re-run `csq-hw train`)"
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path} is unreadable ({type(exc).__name__}); {_RERUN}") from None
-
-
 def read_run(run_dir: str | Path) -> dict[str, Any]:
     """One table row from a finished run directory; one-line errors for missing or other-version files."""
     run_dir = Path(run_dir)
@@ -52,7 +46,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         if not (run_dir / name).is_file():
             raise UserError(f"{run_dir} has no {name}: not a finished csq-hw run; {_RERUN}")
     prec = read_precisions(run_dir / "precisions.json")
-    s = _read_json(run_dir / "summary.json")
+    s = read_summary(run_dir)
     missing = [k for k in SUMMARY_KEYS if not isinstance(s, dict) or k not in s]
     if missing:
         raise UserError(f"{run_dir}/summary.json is from an older csq-hw (no {', '.join(missing)}); {_RERUN}")

@@ -179,7 +179,7 @@ def finalize(qmodel: CSQModel) -> nn.Module:
 
 
 def save_run(out: str | Path, qmodel: CSQModel, test_data: Any, loss_fn: LossFn | None = None) -> dict[str, Any]:
-    """Write ``qmodel`` as a run directory (precisions.json, exact_model.pt, architecture.pt, test_data.npz,
+    """Write ``qmodel`` as a run directory (precisions.json, exact_model.pt, architecture.json, test_data.npz,
     summary.json) that ``csq-hw cost --run``, ``csq-hw export`` and :func:`csq_hw.load_run` read; returns the
     summary. ``test_data``: a DataLoader, Dataset or ``(x, y)`` pair (the accuracy or ``loss_fn`` is measured on
     it)."""

@@ -2,7 +2,7 @@
 
 After the last epoch every mask and digit is hard-thresholded, the budget is enforced once more, the end guard
 (:func:`csq_hw.train.guard.guard_end`) checks the exact model against the soft one on the fixed batch, and the run
-directory receives ``precisions.json``, ``exact_model.pt`` (with ``architecture.pt`` and ``test_data.npz`` for
+directory receives ``precisions.json``, ``exact_model.pt`` (with ``architecture.json`` and ``test_data.npz`` for
 models and data that no name rebuilds) and, last, ``summary.json`` with the digests of the pair it describes.
 """
 
