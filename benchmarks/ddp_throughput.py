@@ -27,7 +27,8 @@ def worker(args: argparse.Namespace) -> None:
     from csq_hw.runtime import distributed
     from csq_hw.train.budget import BudgetRegularizer
     from csq_hw.train.config import TrainConfig
-    from csq_hw.train.train_run import build_csq_model, pick_device
+    from csq_hw.train.model_build import build_csq_model
+    from csq_hw.train.train_run import pick_device
     from csq_hw.train.trainer import make_optimizer, train_epoch
     from csq_hw.zoo.models import model_info
 

@@ -36,7 +36,7 @@ from torch import nn
 def _build(model_name: str, max_bits: int, plane_dtype: str, device: torch.device) -> tuple[nn.Module, list]:
     from csq_hw.quant.layers import csq_layers
     from csq_hw.train.config import TrainConfig
-    from csq_hw.train.train_run import build_csq_model
+    from csq_hw.train.model_build import build_csq_model
 
     cfg = TrainConfig.from_flat(model=model_name, max_bits=max_bits, budget="size=u4", plane_dtype=plane_dtype)
     model, _, _ = build_csq_model(cfg)

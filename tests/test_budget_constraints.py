@@ -14,8 +14,9 @@ from csq_hw.quant.layers import set_phase
 from csq_hw.train.budget import BudgetRegularizer, fill_to_budget, repair_to_budget
 from csq_hw.train.budget_set import split_constraints
 from csq_hw.train.config import load_config
+from csq_hw.train.model_build import build_csq_model
 from csq_hw.train.summary_report import summary_lines
-from csq_hw.train.train_run import build_csq_model, train_run
+from csq_hw.train.train_run import train_run
 
 
 def test_split_constraints():

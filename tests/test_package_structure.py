@@ -47,8 +47,9 @@ def _part(module: str) -> str:
     return parts[1] if len(parts) > 1 else "__init__"
 
 
-def test_import_csq_hw_loads_neither_hls4ml_nor_pandas_nor_matplotlib():
-    code = "import sys, csq_hw; print(sorted(m for m in ('hls4ml', 'pandas', 'matplotlib') if m in sys.modules))"
+def test_import_csq_hw_loads_neither_hls4ml_nor_pandas_nor_matplotlib_nor_pil():
+    heavy = "('hls4ml', 'pandas', 'matplotlib', 'PIL')"
+    code = f"import sys, csq_hw; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
 

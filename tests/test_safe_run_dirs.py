@@ -53,9 +53,10 @@ def test_architecture_json_round_trip_keeps_names_arguments_and_outputs(tmp_path
     model = Residual1d().eval()
     path = save_architecture(tmp_path / "architecture.json", model, (2, 8), 3)
     doc = json.loads(path.read_text())
+    one = {"tuple": [1]}
     assert doc["modules"]["stem"] == {"type": "Conv1d", "config": {
-        "in_channels": 2, "out_channels": 4, "kernel_size": {"tuple": [3]}, "stride": {"tuple": [1]},
-        "padding": {"tuple": [1]}, "dilation": {"tuple": [1]}, "groups": 1, "bias": False, "padding_mode": "zeros"}}  # fmt: skip
+        "in_channels": 2, "out_channels": 4, "kernel_size": {"tuple": [3]}, "stride": one, "padding": one,
+        "dilation": one, "groups": 1, "bias": False, "padding_mode": "zeros"}}  # fmt: skip
     assert doc["modules"]["bn"]["config"]["eps"] == 1e-3 and "block.0" in doc["modules"]
     rebuilt = load_architecture(path)
     names = {n for n, m in fx.symbolic_trace(model).named_modules() if n and not isinstance(m, nn.Sequential)}
@@ -138,9 +139,9 @@ def test_a_crafted_checkpoint_is_refused_and_nothing_in_it_runs(tmp_path, capsys
 
 
 def test_a_checkpoint_holds_only_tensors_and_plain_data(tmp_path):
-    from csq_hw.runtime.checkpoint import rng_state, save_checkpoint, set_rng_state
-
     import numpy as np
+
+    from csq_hw.runtime.checkpoint import rng_state, save_checkpoint, set_rng_state
 
     np.random.seed(7)
     state = rng_state()

@@ -28,10 +28,10 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from csq_hw.errors import UserError
 
@@ -95,7 +95,7 @@ def _random_resized_crop(
     return (width - w) // 2, (height - h) // 2, w, h
 
 
-def _to_tensor(img: Image.Image) -> torch.Tensor:
+def _to_tensor(img: Any) -> torch.Tensor:
     """RGB PIL image -> normalised float32 (3, H, W)."""
     arr = np.asarray(img, dtype=np.float32) / 255.0
     arr = (arr - np.asarray(IMAGENET_MEAN, dtype=np.float32)) / np.asarray(IMAGENET_STD, dtype=np.float32)
@@ -121,6 +121,8 @@ class ImageFolderSplit(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from PIL import Image  # here, not at import: ``import csq_hw`` does not load PIL
+
         path = self.paths[i]
         try:
             with Image.open(path) as f:

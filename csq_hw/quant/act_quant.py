@@ -28,7 +28,7 @@ import math
 import torch
 from torch import nn
 
-from csq_hw.quant.fixed_point import int_range, quantize_scaled, ste_round
+from csq_hw.quant.fixed_point import int_range, quantize_learned_step, quantize_scaled, ste_round
 from csq_hw.quant.host_scalars import ceil_log2, ema_float32, on_host
 from csq_hw.quant.temperature import Tempered
 from csq_hw.runtime import distributed
@@ -240,8 +240,7 @@ class ActQuant(Tempered):
         rho = self.log2_range
         rho = rho * g + (rho - rho * g).detach()  # LSQ's gradient scale, value unchanged
         step = torch.exp2(ste_round(rho) - (width - k))
-        v = torch.clamp(x / step, lo, hi)  # a power-of-two step: x / step is exact
-        return (v + (torch.floor(v + 0.5) - v).detach()) * step
+        return quantize_learned_step(x, step, lo, hi)  # a power-of-two step: x / step is exact
 
     def _hard_width_tensor(self) -> torch.Tensor:
         """The exact searched width as a 0-dim float tensor (min_bits + leading kept gates; no read-back)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["inside_as_float", "int_range", "quantize_fixed", "quantize_scaled", "ste_round"]
+__all__ = ["inside_as_float", "int_range", "quantize_fixed", "quantize_learned_step", "quantize_scaled", "ste_round"]
 
 
 def int_range(k: int, width: int) -> tuple[int, int]:
@@ -94,3 +94,36 @@ def quantize_fixed(x: torch.Tensor, k: int, i: int, f: int, ste: bool = False) -
     """
     lo, hi = int_range(k, k + i + f)
     return quantize_scaled(x, 2.0**f, lo, hi, ste)
+
+
+class _LearnedStepSTE(torch.autograd.Function):
+    """LSQ's quantizer (Esser et al., ICLR 2020) in one node: ``q = c * s`` with ``v = x / s``,
+    ``c = floor(clamp(v, lo, hi) + 0.5)``; ``dq/dx = 1`` where ``lo <= v <= hi`` (else 0) and
+    ``dq/ds = c - v`` inside, ``c`` (the saturated code) outside, summed into the 0-dim step's gradient. The
+    unfused form (``v = clamp(x / s)``, ``q = (v + (floor(v + 0.5) - v).detach()) * s``) has the same values and
+    gradients but builds ~8 autograd nodes per call, each keeping a tensor: 2.5x the step time on a CNN (issue 26)."""
+
+    @staticmethod
+    def forward(ctx, x, step, lo, hi):  # type: ignore[override]
+        codes = torch.clamp(x / step, lo, hi).add_(0.5).floor_()
+        ctx.save_for_backward(x, step, *(v for v in (lo, hi) if torch.is_tensor(v)))
+        ctx.numbers = [None if torch.is_tensor(v) else v for v in (lo, hi)]
+        return codes.mul_(step)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        x, step, *tensors = ctx.saved_tensors
+        tensor_bounds = iter(tensors)
+        lo, hi = (next(tensor_bounds) if v is None else v for v in ctx.numbers)
+        v = x / step
+        clamped = torch.clamp(v, lo, hi)
+        inside = (clamped == v).to(grad.dtype)  # lo <= v <= hi (v is not integer-valued: no inside_as_float)
+        codes = (clamped + 0.5).floor_()
+        grad_step = (grad * (codes - v * inside)).sum()
+        return grad * inside, grad_step.to(step.dtype).reshape(step.shape), None, None
+
+
+def quantize_learned_step(x: torch.Tensor, step: torch.Tensor, lo: Bound, hi: Bound) -> torch.Tensor:
+    """``floor(clamp(x / step, lo, hi) + 0.5) * step`` with LSQ's gradients in ``x`` and the 0-dim ``step``
+    (:class:`_LearnedStepSTE`); ``lo``, ``hi``: integer codes, numbers or 0-dim tensors."""
+    return _LearnedStepSTE.apply(x, step, lo, hi)

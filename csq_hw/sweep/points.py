@@ -140,7 +140,7 @@ def make_points(
 def check_budgets(points: Sequence[PointSpec]) -> None:
     """Resolve every CSQ budget against its model before anything trains; one error naming every infeasible one."""
     from cost_models import CostError
-    from csq_hw.train.train_run import build_csq_model
+    from csq_hw.train.model_build import build_csq_model
 
     bad = []
     for p in points:

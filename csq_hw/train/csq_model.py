@@ -30,15 +30,15 @@ from torch import nn
 from csq_hw.errors import UserError
 from csq_hw.quant.finalize import to_exact
 from csq_hw.quant.layer_bits import hard_bits, soft_bits
-from csq_hw.quant.layers import set_phase, set_temperature
+from csq_hw.quant.layers import set_phase
 from csq_hw.quant.supported import check_supported
 from csq_hw.runtime.atomic_io import write_text
 from csq_hw.train.budget import BudgetRegularizer, repair_to_budget
 from csq_hw.train.config import TrainConfig, config_to_toml
 from csq_hw.train.finish import finish_run
-from csq_hw.train.handover import hand_over
+from csq_hw.train.model_build import build_csq_model
 from csq_hw.train.run_inputs import TrainInputs, as_sample_source
-from csq_hw.train.train_run import build_csq_model
+from csq_hw.train.schedule import Schedule
 from csq_hw.train.trainer import LossFn, make_optimizer
 
 __all__ = ["CSQModel", "prepare", "finalize", "save_run"]
@@ -56,6 +56,7 @@ class CSQModel(nn.Module):
         self.module, self.cfg, self.geometry, self.budget = module, cfg, geometry, budget
         self.skeleton, self.input_shape, self.n_outputs = skeleton, input_shape, n_outputs
         self.regularizer = BudgetRegularizer(budget, cfg.budget.strength) if cfg.searched else None
+        self.schedule = Schedule(cfg)  # the trainer's own per-epoch plan (csq_hw.train.schedule)
         self.register_buffer("schedule_epoch", torch.tensor(-1))
         self.register_load_state_dict_post_hook(lambda m, _keys: m._apply_schedule())
 
@@ -74,9 +75,7 @@ class CSQModel(nn.Module):
         return self.cfg.train.finetune == "ste" and self.epoch >= self.cfg.train.ticket > 0
 
     def _apply_schedule(self) -> None:
-        cfg, e = self.cfg, max(self.epoch, 0)
-        set_temperature(self.module, cfg.train.temperature_at(e))
-        set_phase(self.module, "search" if e < cfg.train.ticket and self.training else "hard")
+        Schedule.apply(self.module, self.schedule.plan(max(self.epoch, 0)), training=self.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)
@@ -99,34 +98,17 @@ class CSQModel(nn.Module):
             raise UserError(f"start_epoch({epoch}): epochs run 0..{self.cfg.train.epochs - 1} (prepare(epochs=...))")
         self.schedule_epoch.fill_(epoch)
         self.train(True)
-        if epoch != self.cfg.train.ticket or epoch == 0 or not self.cfg.searched:
+        plan = self.schedule.plan(epoch)
+        if not plan.hand_over:
             return False
         if batch is None:
             raise UserError(f"epoch {epoch} is the hand-over (ticket): pass batch=(x, y), a fixed training batch")
-        ste = self.cfg.train.finetune == "ste"
-        cfg = self.cfg
-        last = cfg.train.temperature_at(epoch - 1)
-        now = cfg.train.temperature_at(epoch)
-        hand_over(
-            self.module,
-            self.geometry,
-            self.budget,
-            batch,
-            ste=ste,
-            temperatures=(last, now),
-            step_rule=cfg.train.finetune_step,
-            from_search=cfg.train.finetune_start == "search",
-            loss_fn=loss_fn,
-        )
-        return ste
+        self.schedule.hand_over(self.module, self.geometry, self.budget, batch, plan, loss_fn=loss_fn)
+        return self.schedule.ste
 
     def budget_loss(self) -> torch.Tensor:
         """The budget term for this step (add it to the task loss); zero outside the search."""
-        if (
-            self.regularizer is None
-            or not self.searching
-            or self.epoch >= self.cfg.train.ticket - self.cfg.train.settle_epochs
-        ):
+        if self.regularizer is None or self.epoch < 0 or not self.schedule.plan(self.epoch).budget_term:
             return torch.zeros(())
         hard = self.budget.costs(self.geometry, hard_bits(self.module))  # one per constraint
         return self.regularizer(self.geometry, soft_bits(self.module), hard)

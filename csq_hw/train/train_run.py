@@ -9,21 +9,17 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import random
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from cost_models import trace_geometry
 from csq_hw.errors import TrainingDiverged, UserError
-from csq_hw.quant.convert import convert
 from csq_hw.quant.layer_bits import average_bits, hard_bits
-from csq_hw.quant.layers import csq_layers, set_phase, set_temperature
+from csq_hw.quant.layers import csq_layers
 from csq_hw.runtime import distributed
 from csq_hw.runtime.atomic_io import (
     remove_stale_temps,
@@ -32,17 +28,17 @@ from csq_hw.runtime.atomic_io import (
 from csq_hw.runtime.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from csq_hw.runtime.progress import LoopProgress, check_log_format, epoch_fields
 from csq_hw.runtime.run_lock import DirectoryLock
-from csq_hw.train.budget import BudgetRegularizer, fixed_bits_budgets, resolve_budgets
+from csq_hw.train.budget import BudgetRegularizer
 from csq_hw.train.config import TrainConfig, config_to_toml
 from csq_hw.train.finish import TEST_DATA_NAME, finish_run, said
-from csq_hw.train.handover import hand_over
 from csq_hw.train.lr_schedule import LrSchedule
+from csq_hw.train.model_build import build_csq_model, seed_all
 from csq_hw.train.optimizers import load_optimizer_state, make_optimizer
 from csq_hw.train.pretrain import pretrain_float
 from csq_hw.train.run_checks import check_resume_phase, loss_warnings, where_to_restart
 from csq_hw.train.run_inputs import TrainInputs, check_budget_kind, inputs_from_config
+from csq_hw.train.schedule import Schedule
 from csq_hw.train.trainer import evaluate, evaluate_loss, fixed_batch, train_epoch
-from csq_hw.zoo.models import build_model, full_precision_for, input_shape_for
 
 __all__ = ["train_run", "pick_device", "build_csq_model", "finish_run", "TEST_DATA_NAME"]
 
@@ -67,41 +63,6 @@ def pick_device(name: str) -> torch.device:
             raise UserError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s); use "
                             f"cuda:0..cuda:{torch.cuda.device_count() - 1}")  # fmt: skip
     return device
-
-
-def _seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def build_csq_model(
-    cfg: TrainConfig,
-    float_model: torch.nn.Module | None = None,
-    input_shape: tuple[int, ...] | None = None,
-    full_precision: tuple[str, ...] | None = None,
-    factory: Callable[[], torch.nn.Module] | None = None,
-) -> tuple[torch.nn.Module, list, Any]:
-    """The CSQ model (seeded), its geometry and the resolved budget for ``cfg``.
-
-    ``float_model``: start from these float weights (e.g. after :func:`csq_hw.train.pretrain.pretrain_float`, or a
-    user's module) instead of a fresh model from ``factory`` (default: the zoo's builder, seeded); ``input_shape``
-    and ``full_precision`` default to the zoo's.
-    """
-    _seed_all(cfg.train.seed)
-    if float_model is None:
-        float_model = factory() if factory is not None else build_model(cfg.model.name, **cfg.model.kwargs)
-    if full_precision is None:
-        full_precision = full_precision_for(cfg.model.name, cfg.model.kwargs)
-    model = convert(float_model.cpu(), cfg.quant_config(full_precision))
-    names = {n for n, _ in csq_layers(model)}
-    shape = input_shape or input_shape_for(cfg.model.name, cfg.model.kwargs)
-    geometry = trace_geometry(model, shape, include=lambda n, _m: n in names)
-    if cfg.searched:
-        return model, geometry, resolve_budgets(cfg.budget.spec, model, geometry)
-    same = cfg.quant.act_bits == cfg.quant.max_bits
-    budget = fixed_bits_budgets(cfg.budget.spec, model, geometry, cfg.quant.max_bits if same else None)
-    return model, geometry, budget
 
 
 def train_run(
@@ -181,7 +142,7 @@ def _train(
     start = None
     if cfg.train.warm_start_epochs and not resume:  # float warm start (a resumed run loads its CSQ state instead)
         build_csq_model(cfg, None, inputs.input_shape, full_precision, inputs.float_model)  # the budget, first
-        _seed_all(cfg.train.seed)
+        seed_all(cfg.train.seed)
         start = inputs.float_model().to(device)
         try:
             pretrain_float(
@@ -203,9 +164,8 @@ def _train(
     model.to(device)
     net = distributed.wrap_model(model, device)  # DDP under torchrun; ``model`` is always the unwrapped module
     searched = cfg.searched
-    ste = cfg.train.qat or (
-        searched and cfg.train.finetune == "ste"
-    )  # straight-through shadow weights from some epoch on
+    schedule = Schedule(cfg)  # every per-epoch change to the layers (csq_hw.train.schedule)
+    ste = schedule.ste  # straight-through shadow weights from some epoch on
     if cfg.train.qat:  # plain QAT: shadow weights = the float weights, rounded straight-through from the first step
         for _, layer in csq_layers(model):
             layer.start_finetune(from_current=False, step_rule="maxabs" if cfg.train.finetune_step == "search" else
@@ -216,7 +176,7 @@ def _train(
     regularizer = BudgetRegularizer(budget, cfg.budget.strength) if searched else None
     cfg_dict = cfg.to_flat()
     steps_per_epoch = -(-len(train_src) // cfg.data.batch_size)
-    schedule = LrSchedule(cfg, steps_per_epoch, fresh=searched and ste)
+    lr_schedule = LrSchedule(cfg, steps_per_epoch, fresh=searched and ste)
     start_epoch, rows, repairs, guards, seconds_before = 0, [], [], [], 0.0
     if resume:
         ckpt = load_checkpoint(out, cfg_dict, allow_changes=allow_changes)
@@ -246,37 +206,26 @@ def _train(
     report = LoopProgress(cfg.train.epochs, start_epoch, desc="csq", unit="epoch", log_format=log_format,
                           enabled=progress and main)  # fmt: skip
     for epoch in range(start_epoch, cfg.train.epochs):
-        searching = epoch < cfg.train.ticket
-        temp = cfg.train.temperature_at(epoch)
-        set_temperature(model, temp)
-        set_phase(model, "search" if searching else "hard")
-        if epoch == cfg.train.ticket and epoch > 0 and searched:
+        plan = schedule.plan(epoch)
+        schedule.apply(model, plan)
+        if plan.hand_over:
             # ranks bits by what they do to the task (256 streamed images: 1,024 at 224 x 224 would take 600 MB)
             batch = fixed_batch(train_src, seed=cfg.train.seed, n=256 if inputs.streamed else 1024)
-            last = cfg.train.temperature_at(epoch - 1)
-            handed = hand_over(model, geometry, budget, batch, ste=ste, temperatures=(last, temp),
-                               step_rule=cfg.train.finetune_step, from_search=cfg.train.finetune_start == "search",
-                               loss_fn=loss_fn)  # fmt: skip
+            handed = schedule.hand_over(model, geometry, budget, batch, plan, loss_fn=loss_fn)
             repairs += handed.changes
             guards += [] if handed.guard is None else [said(handed.guard, main)]
             if ste:  # a fresh optimizer (and learning-rate schedule) for the shadow weights
                 optimizer = make_optimizer(
                     model, cfg.train.optimizer, cfg.train.finetune_learning_rate, cfg.train.weight_decay, finetune=True
                 )
-        for _, layer in csq_layers(model):  # the fine-tune's first half keeps calibrating the activation ranges
-            layer.act.calibrating = (
-                searched
-                and ste
-                and cfg.train.ticket <= epoch < cfg.train.ticket + (cfg.train.epochs - cfg.train.ticket + 1) // 2
-            )
         te = time.perf_counter()
-        steps_done, total_steps, base_lr = schedule.at(epoch)
+        steps_done, total_steps, base_lr = lr_schedule.at(epoch)
         try:
             stats = train_epoch(
                 net, train_src, optimizer=optimizer, regularizer=regularizer, geometry=geometry,
                 batch_size=cfg.data.batch_size, seed=cfg.train.seed, epoch=epoch, steps_done=steps_done,
                 total_steps=total_steps, base_lr=base_lr,
-                searching=searching and epoch < cfg.train.ticket - cfg.train.settle_epochs,
+                searching=plan.budget_term,
                 autocast=torch.bfloat16 if cfg.train.amp == "bf16" else None, loss_fn=loss_fn,
                 step_progress=report.step_bars, compile=cfg.train.compile,
             )  # fmt: skip
@@ -287,8 +236,8 @@ def _train(
         avg = average_bits(model)
         row = {
             "epoch": epoch,
-            "phase": "search" if searching else "hard",
-            "temperature": temp,
+            "phase": plan.phase,
+            "temperature": plan.temperature,
             "train_loss": stats.loss,
             "train_acc": stats.acc,
             **_test_metric(model, test_src, loss_fn, main),

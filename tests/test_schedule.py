@@ -1,0 +1,55 @@
+"""The one training schedule (issue 27): ``Schedule.plan`` against the table in csq_hw/train/schedule.py, and both
+loops (``csq-hw train`` and ``prepare``) applying the same plan to the layers."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import csq_hw
+from csq_hw.quant.layers import csq_layers
+from csq_hw.train.config import TrainConfig
+from csq_hw.train.schedule import Schedule
+
+
+def _cfg(**kw) -> TrainConfig:
+    return TrainConfig.from_flat(model="digits-mlp", dataset="digits", budget="size=u3", **kw)
+
+
+def test_plan_follows_the_table():
+    # epochs 12, ticket_epoch 4, settle 1: budget term in epochs 0..2 (4 - 1 = 3 excluded), search 0..3,
+    # hand-over at 4, calibration window 4 .. 4 + (12 - 4 + 1) // 2 - 1 = 4..7
+    schedule = Schedule(_cfg(epochs=12, ticket_epoch=4, settle_epochs=1))
+    plans = [schedule.plan(e) for e in range(12)]
+    assert [p.phase for p in plans] == ["search"] * 4 + ["hard"] * 8
+    assert [p.budget_term for p in plans] == [True] * 3 + [False] * 9
+    assert [e for e, p in enumerate(plans) if p.hand_over] == [4]
+    assert [e for e, p in enumerate(plans) if p.calibrating] == [4, 5, 6, 7]
+    assert [p.temperature for p in plans] == [_cfg(epochs=12, ticket_epoch=4).train.temperature_at(e) for e in range(12)]
+
+
+def test_baselines_have_no_hand_over_no_budget_term_and_no_calibration_window():
+    for flags in ({"qat": True, "max_bits": 3}, {"uniform": True, "max_bits": 3}):
+        plans = [Schedule(_cfg(epochs=6, **flags)).plan(e) for e in range(6)]
+        assert not any(p.hand_over or p.budget_term or p.calibrating for p in plans)
+
+
+def test_the_paper_hard_phase_keeps_the_ranges_frozen():
+    # finetune "planes": no straight-through fine-tune, so no calibration window; ticket round(0.8 * 10) = 8
+    plans = [Schedule(_cfg(epochs=10, finetune="planes")).plan(e) for e in range(10)]
+    assert [e for e, p in enumerate(plans) if p.hand_over] == [8] and not any(p.calibrating for p in plans)
+
+
+def test_prepare_applies_the_trainers_calibration_window():
+    """``prepare()``'s CSQModel used to lack the fine-tune's calibration window; it now applies the same plan."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    qmodel = csq_hw.prepare(net, input_shape=(8,), budget="size=u4", epochs=6, ticket_epoch=2)
+    x, y = torch.randn(64, 8), torch.randint(0, 4, (64,))
+    calibrating = []
+    for epoch in range(6):
+        qmodel.start_epoch(epoch, batch=(x, y))
+        calibrating.append(all(layer.act.calibrating for _, layer in csq_layers(qmodel.module)))
+    # window 2 .. 2 + (6 - 2 + 1) // 2 - 1 = 2..3
+    assert calibrating == [False, False, True, True, False, False]
+    assert qmodel.schedule.plan(3) == Schedule(qmodel.cfg).plan(3)
