@@ -11,6 +11,7 @@ import csv
 import io
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from csq_hw.train.optimizers import load_optimizer_state, make_optimizer
 from csq_hw.train.pretrain import pretrain_float
 from csq_hw.train.run_checks import check_resume_phase, loss_warnings, where_to_restart
 from csq_hw.train.run_inputs import TrainInputs, check_budget_kind, inputs_from_config
-from csq_hw.train.schedule import Schedule
+from csq_hw.train.schedule import EpochPlan, Schedule
 from csq_hw.train.trainer import evaluate, evaluate_loss, fixed_batch, train_epoch
 
 __all__ = ["train_run", "pick_device", "build_csq_model", "finish_run", "TEST_DATA_NAME"]
@@ -131,142 +132,178 @@ def _train(
     inputs: TrainInputs | None = None,
     log_format: str = "bar",
 ) -> dict[str, Any]:
+    """The run: warm start, CSQ model, then the loop over epochs (steps, budget term, checkpoints); the schedule's
+    changes to the layers are :class:`~csq_hw.train.schedule.Schedule`'s."""
     main = distributed.is_main()  # rank 0 writes every file and shows progress
-    user = inputs is not None
+    full_precision = () if inputs is not None else None
     if inputs is None:
         cfg, inputs = inputs_from_config(cfg, device)  # a spec model is sized by the data here
     else:
         check_budget_kind(cfg.budget.spec)
-    train_src, test_src, loss_fn = inputs.train_src, inputs.test_src, inputs.loss_fn
-    full_precision = () if user else None
-    start = None
-    if cfg.train.warm_start_epochs and not resume:  # float warm start (a resumed run loads its CSQ state instead)
-        build_csq_model(cfg, None, inputs.input_shape, full_precision, inputs.float_model)  # the budget, first
-        seed_all(cfg.train.seed)
-        start = inputs.float_model().to(device)
-        try:
-            pretrain_float(
-                start,
-                train_src,
-                epochs=cfg.train.warm_start_epochs,
-                lr=cfg.train.lr,
-                batch_size=cfg.data.batch_size,
-                seed=cfg.train.seed,
-                loss_fn=loss_fn,
-                progress=progress and distributed.is_main(),
-                log_format=log_format,
-            )
-        except TrainingDiverged as exc:  # before any CSQ epoch: no checkpoint yet
-            raise UserError(f"{exc}; {where_to_restart(out, 0)}") from None
+    start = None if resume else _warm_start(cfg, inputs, full_precision, device, out, progress and main, log_format)
     model, geometry, budget = build_csq_model(cfg, start, inputs.input_shape, full_precision, inputs.float_model)
-    for _, layer in csq_layers(model):  # bit planes stored in plane_dtype (Adam states follow); weights in float32
-        layer.set_plane_dtype(_DTYPES[cfg.train.plane_dtype])
-    model.to(device)
+    model = _prepared(cfg, model, device)
     net = distributed.wrap_model(model, device)  # DDP under torchrun; ``model`` is always the unwrapped module
-    searched = cfg.searched
     schedule = Schedule(cfg)  # every per-epoch change to the layers (csq_hw.train.schedule)
-    ste = schedule.ste  # straight-through shadow weights from some epoch on
-    if cfg.train.qat:  # plain QAT: shadow weights = the float weights, rounded straight-through from the first step
-        for _, layer in csq_layers(model):
-            layer.start_finetune(from_current=False, step_rule="maxabs" if cfg.train.finetune_step == "search" else
-                                 cfg.train.finetune_step)  # fmt: skip
-    optimizer = make_optimizer(model, cfg.train.optimizer, cfg.train.lr, cfg.train.weight_decay, finetune=cfg.train.qat,
-                               plane_adam_state=cfg.train.plane_adam_state, seed=cfg.train.seed,
-                               plane_step_in_backward=cfg.train.plane_step_in_backward)  # fmt: skip
-    regularizer = BudgetRegularizer(budget, cfg.budget.strength) if searched else None
-    cfg_dict = cfg.to_flat()
-    steps_per_epoch = -(-len(train_src) // cfg.data.batch_size)
-    lr_schedule = LrSchedule(cfg, steps_per_epoch, fresh=searched and ste)
-    start_epoch, rows, repairs, guards, seconds_before = 0, [], [], [], 0.0
+    optimizer = _optimizer(cfg, model, finetune=cfg.train.qat)
+    regularizer = BudgetRegularizer(budget, cfg.budget.strength) if cfg.searched else None
+    lr_schedule = LrSchedule(cfg, -(-len(inputs.train_src) // cfg.data.batch_size), fresh=cfg.searched and schedule.ste)
+    state = _RunState()
     if resume:
-        ckpt = load_checkpoint(out, cfg_dict, allow_changes=allow_changes)
-        try:
-            model.load_state_dict(ckpt["model"])
-        except RuntimeError as exc:
-            raise UserError(f"{out / CHECKPOINT_NAME} does not fit this model ({str(exc).splitlines()[0][:120]}); "
-                            "delete it and start again without --resume") from None  # fmt: skip
-        start_epoch, rows, repairs, guards = ckpt["epoch"], ckpt["metrics"], ckpt["repairs"], ckpt.get("guard", [])
-        seconds_before = float(ckpt.get("train_seconds", 0.0))
-        if ckpt["changes"]:
-            check_resume_phase(cfg, ckpt, start_epoch)
-            if main:
-                print(f"csq-hw: resuming at epoch {start_epoch} with changed settings ({ckpt['changes']}); the "
-                      "schedules (temperature, learning rate, hand-over) follow the new settings from here",
-                      file=sys.stderr)  # fmt: skip
-        if searched and ste and start_epoch > cfg.train.ticket:  # cut during the fine-tune: its own optimizer
-            optimizer = make_optimizer(model, cfg.train.optimizer, cfg.train.finetune_learning_rate,
-                                       cfg.train.weight_decay, finetune=True)  # fmt: skip
-        load_optimizer_state(optimizer, ckpt["optimizer"], out / CHECKPOINT_NAME)
-        set_rng_state(ckpt["rng"])
+        state, optimizer = _resumed(cfg, out, model, optimizer, schedule, allow_changes, main)
     if main:
         out.mkdir(parents=True, exist_ok=True)
         write_text(out / "config.toml", config_to_toml(cfg))
-
-    t0 = time.perf_counter() - seconds_before  # train_seconds counts every part of a resumed run
-    report = LoopProgress(cfg.train.epochs, start_epoch, desc="csq", unit="epoch", log_format=log_format,
+    t0 = time.perf_counter() - state.seconds_before  # train_seconds counts every part of a resumed run
+    report = LoopProgress(cfg.train.epochs, state.start_epoch, desc="csq", unit="epoch", log_format=log_format,
                           enabled=progress and main)  # fmt: skip
-    for epoch in range(start_epoch, cfg.train.epochs):
+    for epoch in range(state.start_epoch, cfg.train.epochs):
         plan = schedule.plan(epoch)
         schedule.apply(model, plan)
         if plan.hand_over:
             # ranks bits by what they do to the task (256 streamed images: 1,024 at 224 x 224 would take 600 MB)
-            batch = fixed_batch(train_src, seed=cfg.train.seed, n=256 if inputs.streamed else 1024)
-            handed = schedule.hand_over(model, geometry, budget, batch, plan, loss_fn=loss_fn)
-            repairs += handed.changes
-            guards += [] if handed.guard is None else [said(handed.guard, main)]
-            if ste:  # a fresh optimizer (and learning-rate schedule) for the shadow weights
-                optimizer = make_optimizer(
-                    model, cfg.train.optimizer, cfg.train.finetune_learning_rate, cfg.train.weight_decay, finetune=True
-                )
+            batch = fixed_batch(inputs.train_src, seed=cfg.train.seed, n=256 if inputs.streamed else 1024)
+            handed = schedule.hand_over(model, geometry, budget, batch, plan, loss_fn=inputs.loss_fn)
+            state.repairs += handed.changes
+            state.guards += [] if handed.guard is None else [said(handed.guard, main)]
+            if schedule.ste:  # a fresh optimizer (and learning-rate schedule) for the shadow weights
+                optimizer = _optimizer(cfg, model, finetune=True)
         te = time.perf_counter()
         steps_done, total_steps, base_lr = lr_schedule.at(epoch)
         try:
             stats = train_epoch(
-                net, train_src, optimizer=optimizer, regularizer=regularizer, geometry=geometry,
+                net, inputs.train_src, optimizer=optimizer, regularizer=regularizer, geometry=geometry,
                 batch_size=cfg.data.batch_size, seed=cfg.train.seed, epoch=epoch, steps_done=steps_done,
-                total_steps=total_steps, base_lr=base_lr,
-                searching=plan.budget_term,
-                autocast=torch.bfloat16 if cfg.train.amp == "bf16" else None, loss_fn=loss_fn,
+                total_steps=total_steps, base_lr=base_lr, searching=plan.budget_term,
+                autocast=torch.bfloat16 if cfg.train.amp == "bf16" else None, loss_fn=inputs.loss_fn,
                 step_progress=report.step_bars, compile=cfg.train.compile,
             )  # fmt: skip
         except TrainingDiverged as exc:
             raise UserError(f"{exc}; {where_to_restart(out, epoch)}") from None
-        with torch.no_grad():
-            costs = budget.costs(geometry, hard_bits(model))
-        avg = average_bits(model)
-        row = {
-            "epoch": epoch,
-            "phase": plan.phase,
-            "temperature": plan.temperature,
-            "train_loss": stats.loss,
-            "train_acc": stats.acc,
-            **_test_metric(model, test_src, loss_fn, main),
-            "cost": costs[0],  # the primary constraint's
-            "budget": budget.primary.value,
-            "cost_over_budget": costs[0] / budget.primary.value,
-            "max_cost_over_budget": max(budget.ratios(costs)),  # the constraint nearest to (or most over) its budget
-            "avg_weight_bits": avg["weighted"],
-            "avg_weight_bits_unweighted": avg["unweighted"],
-            "mean_act_bits": float(np.mean([la.act_bits() for _, la in csq_layers(model)])),
-            "reg_coefficient": stats.reg_coefficient,
-            "seconds": time.perf_counter() - te,
-        }
-        rows.append(row)
-        if not main:
-            continue
-        report.update(epoch_fields(row, plain=report.plain), label=f"{epoch} ({epoch + 1}/{cfg.train.epochs})")
-        write_text(out / "metrics.csv", _csv_text(rows))
-        save_checkpoint(
-            out, config=cfg_dict, epoch=epoch + 1, model=model.state_dict(), optimizer=optimizer.state_dict(),
-            rng=rng_state(), metrics=rows, repairs=repairs, guard=guards, train_seconds=time.perf_counter() - t0,
-        )  # fmt: skip
+        state.rows.append(_epoch_row(plan, stats, model, geometry, budget, inputs, main) | {
+            "seconds": time.perf_counter() - te})  # fmt: skip
+        if main:
+            report.update(epoch_fields(state.rows[-1], plain=report.plain),
+                          label=f"{epoch} ({epoch + 1}/{cfg.train.epochs})")  # fmt: skip
+            _save_epoch(out, cfg, epoch, model, optimizer, state, time.perf_counter() - t0)
     report.close()
     summary = None
     if main:
         model = distributed.from_sync_batchnorm(model)
-        summary = finish_run(cfg, out, model, geometry, budget, inputs, repairs, time.perf_counter() - t0,
-                             loss_warnings(rows, inputs.n_outputs if loss_fn is None else None), guards)  # fmt: skip
+        warned = loss_warnings(state.rows, inputs.n_outputs if inputs.loss_fn is None else None)
+        summary = finish_run(cfg, out, model, geometry, budget, inputs, state.repairs, time.perf_counter() - t0,
+                             warned, state.guards)  # fmt: skip
     return distributed.broadcast_object(summary)  # every rank returns rank 0's summary
+
+
+@dataclass
+class _RunState:
+    """What a checkpoint carries besides tensors: the next epoch, the metrics rows, the repair steps, the guard
+    records and the seconds trained before a resume."""
+
+    start_epoch: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    repairs: list[dict[str, Any]] = field(default_factory=list)
+    guards: list[dict[str, Any]] = field(default_factory=list)
+    seconds_before: float = 0.0
+
+
+def _warm_start(cfg: TrainConfig, inputs: TrainInputs, full_precision: tuple[str, ...] | None, device: torch.device,
+                out: Path, progress: bool, log_format: str) -> torch.nn.Module | None:  # fmt: skip
+    """The float warm start (``warm_start_epochs``; None when 0): the float model trained from the run's seed."""
+    if not cfg.train.warm_start_epochs:
+        return None
+    build_csq_model(cfg, None, inputs.input_shape, full_precision, inputs.float_model)  # the budget, first
+    seed_all(cfg.train.seed)
+    start = inputs.float_model().to(device)
+    try:
+        pretrain_float(start, inputs.train_src, epochs=cfg.train.warm_start_epochs, lr=cfg.train.lr,
+                       batch_size=cfg.data.batch_size, seed=cfg.train.seed, loss_fn=inputs.loss_fn,
+                       progress=progress, log_format=log_format)  # fmt: skip
+    except TrainingDiverged as exc:  # before any CSQ epoch: no checkpoint yet
+        raise UserError(f"{exc}; {where_to_restart(out, 0)}") from None
+    return start
+
+
+def _prepared(cfg: TrainConfig, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Bit planes stored in ``plane_dtype`` (Adam states follow; weights in float32); plain QAT's shadow weights set
+    from the float weights (rounded straight-through from the first step); on ``device``."""
+    for _, layer in csq_layers(model):
+        layer.set_plane_dtype(_DTYPES[cfg.train.plane_dtype])
+        if cfg.train.qat:
+            rule = "maxabs" if cfg.train.finetune_step == "search" else cfg.train.finetune_step
+            layer.start_finetune(from_current=False, step_rule=rule)
+    return model.to(device)
+
+
+def _optimizer(cfg: TrainConfig, model: torch.nn.Module, finetune: bool) -> torch.optim.Optimizer:
+    """The search's optimizer (``lr``), or the fine-tune's (``finetune_learning_rate``, shadow weights)."""
+    if finetune and not cfg.train.qat:
+        return make_optimizer(model, cfg.train.optimizer, cfg.train.finetune_learning_rate, cfg.train.weight_decay,
+                              finetune=True)  # fmt: skip
+    return make_optimizer(model, cfg.train.optimizer, cfg.train.lr, cfg.train.weight_decay, finetune=cfg.train.qat,
+                          plane_adam_state=cfg.train.plane_adam_state, seed=cfg.train.seed,
+                          plane_step_in_backward=cfg.train.plane_step_in_backward)  # fmt: skip
+
+
+def _resumed(
+    cfg: TrainConfig, out: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedule: Schedule,
+    allow_changes: bool, main: bool,
+) -> tuple[_RunState, torch.optim.Optimizer]:  # fmt: skip
+    """The checkpoint's state loaded into ``model``, the optimizer (the fine-tune's when cut after the ticket) and
+    the random generators; one-line errors for a checkpoint that does not fit."""
+    ckpt = load_checkpoint(out, cfg.to_flat(), allow_changes=allow_changes)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        raise UserError(f"{out / CHECKPOINT_NAME} does not fit this model ({str(exc).splitlines()[0][:120]}); "
+                        "delete it and start again without --resume") from None  # fmt: skip
+    state = _RunState(ckpt["epoch"], ckpt["metrics"], ckpt["repairs"], ckpt.get("guard", []),
+                      float(ckpt.get("train_seconds", 0.0)))  # fmt: skip
+    if ckpt["changes"]:
+        check_resume_phase(cfg, ckpt, state.start_epoch)
+        if main:
+            print(f"csq-hw: resuming at epoch {state.start_epoch} with changed settings ({ckpt['changes']}); the "
+                  "schedules (temperature, learning rate, hand-over) follow the new settings from here",
+                  file=sys.stderr)  # fmt: skip
+    if cfg.searched and schedule.ste and state.start_epoch > cfg.train.ticket:  # cut during the fine-tune
+        optimizer = _optimizer(cfg, model, finetune=True)
+    load_optimizer_state(optimizer, ckpt["optimizer"], out / CHECKPOINT_NAME)
+    set_rng_state(ckpt["rng"])
+    return state, optimizer
+
+
+def _epoch_row(plan: EpochPlan, stats: Any, model: torch.nn.Module, geometry: list, budget: Any,
+               inputs: TrainInputs, main: bool) -> dict[str, Any]:  # fmt: skip
+    """One metrics.csv row: the schedule's position, the epoch's losses, the test metric, the hard cost."""
+    with torch.no_grad():
+        costs = budget.costs(geometry, hard_bits(model))
+    avg = average_bits(model)
+    return {
+        "epoch": plan.epoch,
+        "phase": plan.phase,
+        "temperature": plan.temperature,
+        "train_loss": stats.loss,
+        "train_acc": stats.acc,
+        **_test_metric(model, inputs.test_src, inputs.loss_fn, main),
+        "cost": costs[0],  # the primary constraint's
+        "budget": budget.primary.value,
+        "cost_over_budget": costs[0] / budget.primary.value,
+        "max_cost_over_budget": max(budget.ratios(costs)),  # the constraint nearest to (or most over) its budget
+        "avg_weight_bits": avg["weighted"],
+        "avg_weight_bits_unweighted": avg["unweighted"],
+        "mean_act_bits": float(np.mean([la.act_bits() for _, la in csq_layers(model)])),
+        "reg_coefficient": stats.reg_coefficient,
+    }
+
+
+def _save_epoch(out: Path, cfg: TrainConfig, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                state: _RunState, seconds: float) -> None:  # fmt: skip
+    """metrics.csv and the checkpoint after ``epoch`` (atomic: a cut run loses at most the epoch in progress)."""
+    write_text(out / "metrics.csv", _csv_text(state.rows))
+    save_checkpoint(out, config=cfg.to_flat(), epoch=epoch + 1, model=model.state_dict(),
+                    optimizer=optimizer.state_dict(), rng=rng_state(), metrics=state.rows, repairs=state.repairs,
+                    guard=state.guards, train_seconds=seconds)  # fmt: skip
 
 
 def _test_metric(model, test_src, loss_fn, main: bool) -> dict[str, float]:
