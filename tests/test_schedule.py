@@ -53,3 +53,28 @@ def test_prepare_applies_the_trainers_calibration_window():
     # window 2 .. 2 + (6 - 2 + 1) // 2 - 1 = 2..3
     assert calibrating == [False, False, True, True, False, False]
     assert qmodel.schedule.plan(3) == Schedule(qmodel.cfg).plan(3)
+
+
+def test_ebops_budgets_price_the_integer_weights_by_default():
+    from csq_hw.train.budget_set import prices_weights
+
+    assert prices_weights("ebops=2e5", None) and prices_weights("lut=3000,ebops=1e5", None)
+    assert not prices_weights("bops=u4", None) and not prices_weights("ebops=2e5", "widths")
+    assert prices_weights("size=u3", "weights")
+
+
+def test_a_weights_priced_budget_set_passes_the_integer_weights():
+    from csq_hw.quant.convert import QuantConfig, convert
+    from csq_hw.train.budget import resolve_budgets
+    from cost_models import trace_geometry
+
+    torch.manual_seed(0)
+    model = convert(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)), QuantConfig(max_bits=4, act_bits=4))
+    geometry = trace_geometry(model, (4,))
+    widths, weights = (resolve_budgets("ebops=u4", model, geometry, exact) for exact in (False, True))
+    assert all(b.weight_values is None for b in widths.bits(model).values())
+    bits = weights.bits(model)
+    ints = bits["0"].weight_values
+    assert ints.shape == (3, 4) and torch.equal(ints, ints.round())
+    # per weight, its own width: no more than the layer's 4-bit span prices every weight at
+    assert weights.costs(geometry, bits)[0] <= widths.costs(geometry, widths.bits(model))[0]

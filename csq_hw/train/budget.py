@@ -99,10 +99,12 @@ def resolve_budget(spec: str, model: nn.Module, geometry: Sequence[LayerGeometry
     return budget
 
 
-def resolve_budgets(spec: str | Sequence[str], model: nn.Module, geometry: Sequence[LayerGeometry]) -> BudgetSet:
+def resolve_budgets(spec: str | Sequence[str], model: nn.Module, geometry: Sequence[LayerGeometry],
+                    exact_weights: bool = False) -> BudgetSet:  # fmt: skip
     """Every constraint of ``spec`` (``lut=20000,latency:bismo=4e4``, see
-    :func:`csq_hw.train.budget_set.split_constraints`) resolved and checked reachable, as :func:`resolve_budget`."""
-    return BudgetSet(tuple(resolve_budget(c, model, geometry) for c in split_constraints(spec)))
+    :func:`csq_hw.train.budget_set.split_constraints`) resolved and checked reachable, as :func:`resolve_budget`;
+    ``exact_weights``: the set prices the hard model by its integer weights (:meth:`BudgetSet.bits`)."""
+    return BudgetSet(tuple(resolve_budget(c, model, geometry) for c in split_constraints(spec)), exact_weights)
 
 
 def fixed_bits_budgets(
@@ -189,7 +191,7 @@ class RepairStep:
 
 
 def _exact_costs(model: nn.Module, geometry: Sequence[LayerGeometry], budgets: BudgetSet) -> tuple[float, ...]:
-    return budgets.costs(geometry, hard_bits(model))
+    return budgets.costs(geometry, budgets.bits(model))
 
 
 def _moves(model: nn.Module, add: bool, every_position: bool = False) -> list[BitMove]:

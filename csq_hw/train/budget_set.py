@@ -17,11 +17,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from cost_models import Budget, CostModel, LayerBits, LayerGeometry
 from csq_hw.errors import UserError
+from csq_hw.quant.layer_bits import hard_bits
 
 __all__ = ["BudgetSet", "split_constraints", "as_budget_set"]
+
+
+def prices_weights(spec: str | Sequence[str], pricing: str | None) -> bool:
+    """Whether the trainer prices its hard model by the integer weights (``pricing = "weights"``; unset: when a
+    constraint is EBOPs, whose per-weight widths a layer's span overstates 2-3 fold: docs/results_suite.md)."""
+    if pricing is not None:
+        return pricing == "weights"
+    return any(c.split("=", 1)[0].split(":", 1)[0].strip() == "ebops" for c in split_constraints(spec))
 
 
 def split_constraints(spec: str | Sequence[str]) -> list[str]:
@@ -56,6 +66,7 @@ class BudgetSet:
     """The constraints of one run (at least one); ``members[0]`` is the primary one."""
 
     members: tuple[Budget, ...]
+    exact_weights: bool = False  # price the hard model by its integer weights (``[budget] pricing = "weights"``)
 
     def __post_init__(self) -> None:
         if not self.members:
@@ -85,6 +96,11 @@ class BudgetSet:
 
     def __iter__(self):  # noqa: ANN204 - an iterator of Budget
         return iter(self.members)
+
+    def bits(self, model: nn.Module) -> dict[str, LayerBits]:
+        """The hard model's bits as this set prices them: widths, with the integer weights when ``exact_weights``
+        (:func:`csq_hw.quant.layer_bits.hard_bits`)."""
+        return hard_bits(model, with_values=self.exact_weights)
 
     def costs(self, geometry: Sequence[LayerGeometry], bits: dict[str, LayerBits]) -> tuple[float, ...]:
         """Each constraint's cost of ``bits`` (exact at integer bits), in its unit."""

@@ -134,6 +134,7 @@ ADDED_LATER = {
     ("train", "plane_adam_state"),
     ("train", "plane_step_in_backward"),
     ("quant", "act_range"),
+    ("budget", "pricing"),
 }
 # ... unless the default changed since: a resolved config that lacks one of these was trained with this value
 WRITTEN_BEFORE_DEFAULT_CHANGED = {("quant", "act_range"): "calibrated"}

@@ -229,6 +229,10 @@ class TrainOptions:
         return 2.0 * self.lr if self.finetune_lr is None else self.finetune_lr
 
 
+#: how the trainer prices its hard model (``[budget] pricing``): layer widths, or every integer weight
+PRICINGS = ("widths", "weights")
+
+
 @dataclass(frozen=True)
 class BudgetOptions:
     """``[budget]``: the hardware budget the search must meet."""
@@ -242,6 +246,13 @@ class BudgetOptions:
         list_join=";",
     )
     strength: float = option(2.0, help="budget term strength lambda")
+    pricing: str | None = option(
+        None,
+        choices=PRICINGS,
+        default_text="weights for an EBOPs budget, else widths",
+        help="how training prices the hard model against the budget: widths (each layer by its selected bits) or "
+        "weights (every integer weight by its own width, what the exact-weight report prices)",
+    )
 
     def __post_init__(self) -> None:
         _finite(self)

@@ -29,7 +29,7 @@ from torch import nn
 
 from csq_hw.errors import UserError
 from csq_hw.quant.finalize import to_exact
-from csq_hw.quant.layer_bits import hard_bits, soft_bits
+from csq_hw.quant.layer_bits import soft_bits
 from csq_hw.quant.layers import set_phase
 from csq_hw.quant.supported import check_supported
 from csq_hw.runtime.atomic_io import write_text
@@ -110,7 +110,7 @@ class CSQModel(nn.Module):
         """The budget term for this step (add it to the task loss); zero outside the search."""
         if self.regularizer is None or self.epoch < 0 or not self.schedule.plan(self.epoch).budget_term:
             return torch.zeros(())
-        hard = self.budget.costs(self.geometry, hard_bits(self.module))  # one per constraint
+        hard = self.budget.costs(self.geometry, self.budget.bits(self.module))  # one per constraint
         return self.regularizer(self.geometry, soft_bits(self.module), hard)
 
     def cost(self) -> float:
@@ -119,7 +119,7 @@ class CSQModel(nn.Module):
 
     def costs(self) -> tuple[float, ...]:
         """Every constraint's cost at the current hard precisions, each in its cost's unit."""
-        return self.budget.costs(self.geometry, hard_bits(self.module))
+        return self.budget.costs(self.geometry, self.budget.bits(self.module))
 
     def optimizer(
         self, name: str = "adam", lr: float = 0.01, weight_decay: float = 0.0, plane_adam_state: str = "float32"

@@ -23,6 +23,7 @@ from csq_hw.quant.finalize import exact_state, precisions_dict, to_exact
 from csq_hw.quant.layers import csq_layers, set_phase, set_temperature
 from csq_hw.runtime.atomic_io import atomic_write, sha256_file, torch_save, write_json
 from csq_hw.train.budget import repair_to_budget
+from csq_hw.train.budget_set import prices_weights
 from csq_hw.train.guard import BatchScore, GuardRecord, guard_end
 from csq_hw.train.run_checks import run_warnings
 from csq_hw.train.run_inputs import TrainInputs
@@ -102,7 +103,8 @@ def recipe_record(cfg) -> dict[str, Any]:  # noqa: ANN001 - a TrainConfig
     """The settings the recipe chose where the config left them unset (config.toml keeps them unset, so a later
     csq-hw may choose anew): warm-start epochs, initial temperature, mask init, the fine-tune's start."""
     return {"pretrain_epochs": cfg.train.warm_start_epochs, "initial_temperature": cfg.train.start_temperature,
-            "mask_init": cfg.quant_config().mask_init, "finetune_init": cfg.train.finetune_start}  # fmt: skip
+            "mask_init": cfg.quant_config().mask_init, "finetune_init": cfg.train.finetune_start,
+            "pricing": "weights" if prices_weights(cfg.budget.spec, cfg.budget.pricing) else "widths"}  # fmt: skip
 
 
 def said(record: GuardRecord, main: bool) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from cost_models import trace_geometry
 from csq_hw.quant.convert import convert
 from csq_hw.quant.layers import csq_layers
 from csq_hw.train.budget import fixed_bits_budgets, resolve_budgets
+from csq_hw.train.budget_set import prices_weights
 from csq_hw.train.config import TrainConfig
 from csq_hw.zoo.models import build_model, full_precision_for, input_shape_for
 
@@ -53,7 +54,8 @@ def build_csq_model(
     shape = input_shape or input_shape_for(cfg.model.name, cfg.model.kwargs)
     geometry = trace_geometry(model, shape, include=lambda n, _m: n in names)
     if cfg.searched:
-        return model, geometry, resolve_budgets(cfg.budget.spec, model, geometry)
+        exact = prices_weights(cfg.budget.spec, cfg.budget.pricing)
+        return model, geometry, resolve_budgets(cfg.budget.spec, model, geometry, exact)
     same = cfg.quant.act_bits == cfg.quant.max_bits
     budget = fixed_bits_budgets(cfg.budget.spec, model, geometry, cfg.quant.max_bits if same else None)
     return model, geometry, budget

@@ -66,7 +66,7 @@ def summary_record(
     """
     bits = hard_bits(model, with_values=True)
     budgets = as_budget_set(budget)
-    finals = budgets.costs(geometry, hard_bits(model))
+    finals = budgets.costs(geometry, budgets.bits(model))
     costs = all_costs(geometry, bits)
     entries = []
     for b, final in zip(budgets, finals, strict=True):

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from csq_hw.errors import TrainingDiverged, UserError
-from csq_hw.quant.layer_bits import average_bits, hard_bits
+from csq_hw.quant.layer_bits import average_bits
 from csq_hw.quant.layers import csq_layers
 from csq_hw.runtime import distributed
 from csq_hw.runtime.atomic_io import (
@@ -277,7 +277,7 @@ def _epoch_row(plan: EpochPlan, stats: Any, model: torch.nn.Module, geometry: li
                inputs: TrainInputs, main: bool) -> dict[str, Any]:  # fmt: skip
     """One metrics.csv row: the schedule's position, the epoch's losses, the test metric, the hard cost."""
     with torch.no_grad():
-        costs = budget.costs(geometry, hard_bits(model))
+        costs = budget.costs(geometry, budget.bits(model))
     avg = average_bits(model)
     return {
         "epoch": plan.epoch,

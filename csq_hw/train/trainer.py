@@ -22,7 +22,7 @@ from torch import nn
 from cost_models import LayerBits, LayerGeometry
 from csq_hw.data.source import SampleSource, TensorSource, as_sample_source, sequential_plan
 from csq_hw.errors import TrainingDiverged
-from csq_hw.quant.layer_bits import hard_bits, soft_bits
+from csq_hw.quant.layer_bits import soft_bits
 from csq_hw.quant.layers import csq_layers
 from csq_hw.quant.temperature import scheduled_temperature as temperature
 from csq_hw.runtime import distributed
@@ -237,7 +237,7 @@ def train_epoch(
         if budget_on:
             key = state_key()
             if key not in cost_cache:
-                cost_cache[key] = regularizer.hard_costs(geometry, hard_bits(model))  # one per constraint
+                cost_cache[key] = regularizer.hard_costs(geometry, regularizer.budgets.bits(model))  # per constraint
             hard_costs = cost_cache[key]
             coef = regularizer.coefficient(hard_costs)
             if soft_costs:  # taken in the compiled graph
