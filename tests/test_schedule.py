@@ -25,7 +25,9 @@ def test_plan_follows_the_table():
     assert [p.budget_term for p in plans] == [True] * 3 + [False] * 9
     assert [e for e, p in enumerate(plans) if p.hand_over] == [4]
     assert [e for e, p in enumerate(plans) if p.calibrating] == [4, 5, 6, 7]
-    assert [p.temperature for p in plans] == [_cfg(epochs=12, ticket_epoch=4).train.temperature_at(e) for e in range(12)]
+    assert [p.temperature for p in plans] == [
+        _cfg(epochs=12, ticket_epoch=4).train.temperature_at(e) for e in range(12)
+    ]
 
 
 def test_baselines_have_no_hand_over_no_budget_term_and_no_calibration_window():
@@ -64,9 +66,9 @@ def test_ebops_budgets_price_the_integer_weights_by_default():
 
 
 def test_a_weights_priced_budget_set_passes_the_integer_weights():
+    from cost_models import trace_geometry
     from csq_hw.quant.convert import QuantConfig, convert
     from csq_hw.train.budget import resolve_budgets
-    from cost_models import trace_geometry
 
     torch.manual_seed(0)
     model = convert(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)), QuantConfig(max_bits=4, act_bits=4))
