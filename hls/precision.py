@@ -76,10 +76,6 @@ class FixedType:
         base = "fixed" if self.k else "ufixed"
         return f"{base}<{self.width},{self.integer}{self._modes('')}>"
 
-    @classmethod
-    def from_kif(cls, entry: dict, rounding: str = "RND", overflow: str = "SAT") -> FixedType:
-        """From a ``{k, i, f}`` mapping (a ``precisions.json`` quantizer or weight entry)."""
-        return cls(int(entry["k"]), int(entry["i"]), int(entry["f"]), rounding, overflow)
 
 
 def bits_for_int_range(lo: int, hi: int, f: int) -> FixedType:

@@ -339,7 +339,7 @@ def test_a_small_cnn_learns_from_scratch_with_the_plain_command_line(tmp_path, c
     assert summary["cost_over_budget"] <= 1.0
     # what the recipe chose: round(6 / 3) = 2 warm-start epochs, so T_0 = 10, masks at 0.5, rewind
     assert summary["recipe"] == {"pretrain_epochs": 2, "initial_temperature": 10.0, "mask_init": 0.5,
-                                 "finetune_init": "rewind"}  # fmt: skip
+                                 "finetune_init": "rewind", "pricing": "widths"}  # fmt: skip
     assert [g["at"] for g in summary["guard"]] == ["hand-over", "end"]
     handed = summary["guard"][0]
     assert handed["kept"] in handed["candidates"] and 0.0 <= handed["soft"]["acc"] <= 1.0

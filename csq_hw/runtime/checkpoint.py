@@ -79,7 +79,7 @@ def load_checkpoint(out_dir: Path, config_dict: dict[str, Any], allow_changes: b
             warnings.simplefilter("ignore")
             ckpt = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only: no code
     except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc) or "Weights only load failed" in str(exc):
+        if "Unsupported global" in str(exc):  # a class or function to call: not tensors and plain data
             raise UserError(
                 f"checkpoint {path} holds objects other than tensors and plain data (a checkpoint of csq-hw before "
                 "version 2, or a crafted file); it was not loaded, since unpickling it could run code; start again "
