@@ -77,7 +77,6 @@ class FixedType:
         return f"{base}<{self.width},{self.integer}{self._modes('')}>"
 
 
-
 def bits_for_int_range(lo: int, hi: int, f: int) -> FixedType:
     """The smallest TRN/WRAP type with ``f`` fractional bits holding every integer code in ``[lo, hi]``.
 
