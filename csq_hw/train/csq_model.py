@@ -67,7 +67,7 @@ class CSQModel(nn.Module):
     @property
     def searching(self) -> bool:
         """The epoch is before the ticket: masks are soft and the budget term acts."""
-        return 0 <= self.epoch < self.cfg.train.ticket
+        return self.epoch >= 0 and self.schedule.plan(self.epoch).searching
 
     @property
     def finetuning(self) -> bool:

@@ -66,7 +66,7 @@ def summary_record(
     """
     bits = hard_bits(model, with_values=True)
     budgets = as_budget_set(budget)
-    finals = budgets.costs(geometry, budgets.bits(model))
+    finals = budgets.costs(geometry, bits if budgets.exact_weights else budgets.bits(model))  # the priced bits
     costs = all_costs(geometry, bits)
     entries = []
     for b, final in zip(budgets, finals, strict=True):
