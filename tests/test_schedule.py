@@ -80,3 +80,58 @@ def test_a_weights_priced_budget_set_passes_the_integer_weights():
     assert ints.shape == (3, 4) and torch.equal(ints, ints.round())
     # per weight, its own width: no more than the layer's 4-bit span prices every weight at
     assert weights.costs(geometry, bits)[0] <= widths.costs(geometry, widths.bits(model))[0]
+
+
+def test_the_fine_tunes_last_share_trains_against_frozen_steps():
+    # epochs 12, ticket 4: fine-tune epochs 4..11 (8); freeze_share 0.5 -> the last floor(0.5 * 8) = 4: 8..11.
+    # plain QAT is straight-through from epoch 0: the last floor(0.5 * 12) = 6, 6..11; freeze_share 0: none
+    frozen = [e for e in range(12) if Schedule(_cfg(epochs=12, ticket_epoch=4)).plan(e).steps_frozen]
+    assert frozen == [8, 9, 10, 11]
+    qat = Schedule(_cfg(epochs=12, qat=True, max_bits=3))
+    assert [e for e in range(12) if qat.plan(e).steps_frozen] == [6, 7, 8, 9, 10, 11]
+    off = Schedule(_cfg(epochs=12, ticket_epoch=4, freeze_share=0.0))
+    assert not any(off.plan(e).steps_frozen for e in range(12))
+    # the paper's hard phase (planes) has no straight-through epochs to freeze
+    assert not any(Schedule(_cfg(epochs=10, finetune="planes")).plan(e).steps_frozen for e in range(10))
+
+
+def test_frozen_steps_keep_the_weight_exponent_and_give_the_range_no_gradient():
+    """A frozen layer keeps its fine-tune step while the shadow weights grow, and its learned range gets no
+    gradient; unfrozen, both move again."""
+    from csq_hw.quant.convert import QuantConfig, convert
+    from csq_hw.quant.layers import set_phase
+
+    torch.manual_seed(0)
+    model = convert(nn.Sequential(nn.Linear(4, 3)), QuantConfig(max_bits=4, act_bits=4))
+    ((_, layer),) = csq_layers(model)
+    set_phase(model, "hard")
+    x = torch.randn(32, 4)
+    layer.start_finetune(from_current=False, step_rule="maxabs")
+    with torch.no_grad():
+        layer.weight_q.shadow.copy_(torch.full((3, 4), 0.7))
+    # maxabs: the smallest power of two whose 4-bit grid (max |value| 15) holds 0.7: 2^ceil(log2(0.7 / 15)) = 2^-4
+    assert float(layer.weight_q.frozen_step()) == 2.0**-4
+    layer.freeze_steps(True)
+    with torch.no_grad():
+        layer.weight_q.shadow.mul_(4.0)  # 2.8: maxabs would now take 2^ceil(log2(2.8 / 15)) = 2^-2
+    assert float(layer.weight_q.frozen_step()) == 2.0**-4
+    model(x).sum().backward()
+    assert layer.act.log2_range.grad is None
+    layer.freeze_steps(False)
+    assert float(layer.weight_q.frozen_step()) == 2.0**-2
+    model(x).sum().backward()
+    assert layer.act.log2_range.grad is not None
+
+
+def test_a_resolved_config_from_before_the_freeze_trains_as_it_did(tmp_path):
+    import tomllib
+
+    from csq_hw.train.config import config_to_toml, load_config
+
+    text = config_to_toml(_cfg(epochs=6))
+    assert "freeze_share" in text
+    old = "\n".join(line for line in text.splitlines() if not line.startswith("freeze_share"))
+    path = tmp_path / "config.toml"
+    path.write_text(old + "\n")
+    assert "freeze_share" not in tomllib.loads(path.read_text())["train"]
+    assert load_config(path).train.freeze_share == 0.0

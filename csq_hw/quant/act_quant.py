@@ -85,6 +85,7 @@ class ActQuant(Tempered):
         self.range_pending = self.learned
         self.phase = "search"
         self.calibrating = False  # set by the trainer: keep calibrating in the hard phase (the fine-tune)
+        self.range_frozen = False  # set by the schedule: a learned range takes no gradient (the last fine-tune epochs)
         self._signed: int | None = None  # the sign bit once known (mirrors signed_flag; read from it once)
 
     # --- calibration ----------------------------------------------------------------------------------------
@@ -237,7 +238,7 @@ class ActQuant(Tempered):
             hi = torch.exp2(width - k) - 1  # int_range(k, width) with a tensor width
             lo = -torch.exp2(width - 1) if k else torch.zeros_like(hi)
             g = torch.rsqrt(torch.clamp(hi, min=1.0) * features)
-        rho = self.log2_range
+        rho = self.log2_range.detach() if self.range_frozen else self.log2_range
         rho = rho * g + (rho - rho * g).detach()  # LSQ's gradient scale, value unchanged
         step = torch.exp2(ste_round(rho) - (width - k))
         return quantize_learned_step(x, step, lo, hi)  # a power-of-two step: x / step is exact

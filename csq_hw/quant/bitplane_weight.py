@@ -104,6 +104,7 @@ class BitPlaneWeight(Tempered):
         # how the fine-tune sets its step (an index into STEP_RULES; see frozen_step), refitted every forward
         self.register_buffer("step_rule", torch.tensor(0, dtype=torch.int8))
         self._finetuning, self._step_rule = False, 0  # Python mirrors of the two buffers (no read-back per step)
+        self.step_frozen = False  # set by the schedule: the fine-tune's last epochs keep the step they reached
         self.phase = "search"
         self._values: dict[tuple, torch.Tensor] = {}
         self._values_at: tuple[tuple, torch.Tensor] | None = None  # (mask version, values): see values()
@@ -190,10 +191,11 @@ class BitPlaneWeight(Tempered):
           the shadow weights in squared error (it clips the largest weights when that pays: at 1-2 bits the max-abs
           step rounds most weights to 0).
 
-        A refitted exponent is written into ``log2_step`` so that ``step_exponent`` and the exact model follow.
+        A refitted exponent is written into ``log2_step`` so that ``step_exponent`` and the exact model follow. While
+        ``step_frozen`` (the schedule's last fine-tune epochs) the last refitted exponent is kept.
         """
         rule = STEP_RULES[self._step_rule]
-        if self.is_finetuning and rule != "search":
+        if self.is_finetuning and rule != "search" and not self.step_frozen:
             # refitted on the device (csq_hw.quant.step_fit): no read-back; written through a detached alias (same
             # storage and version counter), which torch.compile traces as an input mutation
             e = fitted_exponent(self.shadow, self.values(), rule, self.weight_step == "pow2")

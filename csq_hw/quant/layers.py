@@ -240,6 +240,12 @@ class CSQLayer(nn.Module):
         """Store the bit planes in ``dtype`` (float32 or bfloat16); the weight is still built in float32."""
         self.weight_q.set_plane_dtype(dtype)
 
+    def freeze_steps(self, frozen: bool) -> None:
+        """Keep the fine-tune's weight step and the learned activation range where they are (``frozen``): the
+        weights then train against a fixed grid (the schedule's last fine-tune epochs); ``False`` undoes it."""
+        self.weight_q.step_frozen = frozen
+        self.act.range_frozen = frozen
+
     def start_finetune(self, from_current: bool = True, step_rule: str = "search") -> None:
         """Switch the weight to the straight-through fine-tune; see :meth:`BitPlaneWeight.start_finetune`."""
         self.weight_q.start_finetune(from_current=from_current, step_rule=step_rule)

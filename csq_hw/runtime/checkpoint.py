@@ -49,7 +49,7 @@ _KEYS = ("config", "epoch", "model", "optimizer", "rng", "metrics", "repairs")
 # settings a resume may change with ``allow_changes``: numbers of the schedule and the optimizer. Anything else
 # (model, data, bits, the hand-over mode, ...) defines what the checkpoint's tensors mean, so it never changes.
 RESUME_CHANGEABLE = (
-    "epochs", "ticket_epoch", "settle_epochs", "lr", "finetune_lr", "weight_decay", "strength",
+    "epochs", "ticket_epoch", "settle_epochs", "freeze_share", "lr", "finetune_lr", "weight_decay", "strength",
     "initial_temperature", "final_temperature", "device", "amp",
 )  # fmt: skip
 

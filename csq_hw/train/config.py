@@ -135,9 +135,10 @@ ADDED_LATER = {
     ("train", "plane_step_in_backward"),
     ("quant", "act_range"),
     ("budget", "pricing"),
+    ("train", "freeze_share"),
 }
 # ... unless the default changed since: a resolved config that lacks one of these was trained with this value
-WRITTEN_BEFORE_DEFAULT_CHANGED = {("quant", "act_range"): "calibrated"}
+WRITTEN_BEFORE_DEFAULT_CHANGED = {("quant", "act_range"): "calibrated", ("train", "freeze_share"): 0.0}
 
 # 0.1 layout: these keys lived under [model]
 _LEGACY_MODEL_KEYS = {o.key: o for o in options_of(TrainConfig) if o.section == "quant"} | {

@@ -112,6 +112,11 @@ class TrainOptions:
     settle_epochs: int = option(
         0, unit="epoch", help="last search epochs without the budget term: masks saturate before they harden"
     )
+    freeze_share: float = option(
+        0.5,
+        help="share of the straight-through epochs, at the end, that train against frozen weight steps and "
+        "activation ranges (0: they move to the last step)",
+    )
     initial_temperature: float | None = option(
         None, default_text="10 after a warm start, else 1 (the paper's)", help="temperature T at epoch 0"
     )
@@ -154,6 +159,8 @@ class TrainOptions:
             raise UserError(f"ticket_epoch={self.ticket_epoch} must lie in 0..epochs ({self.epochs})")
         if not 0 <= self.settle_epochs <= self.ticket:
             raise UserError(f"settle_epochs={self.settle_epochs}; give 0..ticket epoch ({self.ticket})")
+        if not 0 <= self.freeze_share < 1:
+            raise UserError(f"freeze_share={self.freeze_share}; give a share in [0, 1) (default 0.5, 0 turns it off)")
         if self.pretrain_epochs is not None and self.pretrain_epochs < 0:
             raise UserError(f"pretrain_epochs={self.pretrain_epochs}; give 0 (random init, as the paper) or more")
         if not self.lr > 0:

@@ -9,7 +9,14 @@ epochs             phase                                  what changes
 t - s .. t - 1     ``search``                             the settle epochs: no budget term
 t                  ``hard``                               the hand-over (:func:`~csq_hw.train.handover.hand_over`)
 t .. t + ceil(.)   ``hard``                               the fine-tune's first half keeps calibrating activation ranges
+E - floor(f(E-t))  ``hard``                               the last share f (``freeze_share``, 0.5) of the fine-tune
+                                                          trains against frozen weight steps and activation ranges
 =================  =====================================  ==========================================================
+
+Plain QAT is straight-through from epoch 0, so its frozen epochs are the last ``floor(f E)``. Freezing the quantizers
+late is the usual QAT recipe (torch.ao's ``disable_observer``, TF-MOT's frozen ranges): a power-of-two step or range
+that still moves flips by a factor of two, and the weights get no epochs to adapt to the last flip (measured in
+docs/results_suite.md).
 
 :meth:`Schedule.plan` says it as an :class:`EpochPlan`; :meth:`Schedule.apply` sets it on the layers in one walk
 (temperature, phase, calibration window), and :meth:`Schedule.hand_over` hardens the search at the ticket. The
@@ -37,8 +44,9 @@ __all__ = ["EpochPlan", "Schedule"]
 @dataclass(frozen=True)
 class EpochPlan:
     """What epoch ``epoch`` does: ``temperature`` T, ``phase`` (``search`` / ``hard``), whether the budget term
-    acts (``budget_term``), whether it starts with the hand-over, and whether the activation ranges keep
-    calibrating in the hard phase (``calibrating``)."""
+    acts (``budget_term``), whether it starts with the hand-over, whether the activation ranges keep
+    calibrating in the hard phase (``calibrating``), and whether the weight steps and learned activation ranges are
+    frozen (``steps_frozen``: the straight-through epochs' last quarter)."""
 
     epoch: int
     temperature: float
@@ -46,6 +54,7 @@ class EpochPlan:
     budget_term: bool
     hand_over: bool
     calibrating: bool
+    steps_frozen: bool = False
 
     @property
     def searching(self) -> bool:
@@ -66,6 +75,8 @@ class Schedule:
         cfg, t = self.cfg, self.ticket
         searching = epoch < t
         window_end = t + (self.epochs - t + 1) // 2  # the fine-tune's first half
+        ste_start = t if cfg.searched else 0  # plain QAT is straight-through from its first epoch
+        frozen_from = self.epochs - int(cfg.train.freeze_share * (self.epochs - ste_start))
         return EpochPlan(
             epoch=epoch,
             temperature=cfg.train.temperature_at(epoch),
@@ -73,6 +84,7 @@ class Schedule:
             budget_term=cfg.searched and searching and epoch < t - cfg.train.settle_epochs,
             hand_over=epoch == t and epoch > 0 and cfg.searched,
             calibrating=cfg.searched and self.ste and t <= epoch < window_end,
+            steps_frozen=self.ste and epoch >= max(frozen_from, ste_start + 1),
         )
 
     @staticmethod
@@ -83,6 +95,7 @@ class Schedule:
         set_phase(model, plan.phase if training else "hard")
         for _, layer in csq_layers(model):
             layer.act.calibrating = plan.calibrating
+            layer.freeze_steps(plan.steps_frozen)
 
     def hand_over(
         self,
