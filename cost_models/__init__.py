@@ -13,23 +13,17 @@ Quick use::
 """
 
 from .base import CostError, CostModel, LayerBits, LayerGeometry, SumOverLayers
+from .budget_spec import Budget, BudgetSpec, Constraint, parse_budget, parse_budgets, split_budget_spec
 from .combine import Normalized, WeightedSum
 from .geometry import is_weight_layer, trace_geometry
-from .registry import (
-    Budget,
-    available,
-    get_cost_model,
-    parse_budget,
-    parse_budgets,
-    register,
-    split_budget_spec,
-    uniform_bits,
-)
+from .registry import available, get_cost_model, register, uniform_bits
 from .report import all_costs, cost_table, per_layer_costs
 from .size import SizeCost
 
 __all__ = [
     "Budget",
+    "BudgetSpec",
+    "Constraint",
     "CostError",
     "CostModel",
     "LayerBits",

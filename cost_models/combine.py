@@ -4,7 +4,7 @@
   ``bops+0.5*lut=2e5``. Its unit is the common unit of its terms, else ``"mixed"``: weights then carry the unit
   conversion (e.g. ``0.5`` BOP per LUT), so choose them deliberately, or normalise each term with
   :class:`Normalized` (``bops/u8`` divides BOPs by their value at uniform 8 bits, making the term unitless).
-* **Several constraints at once** -- a list of :class:`~cost_models.registry.Budget`, each ``KIND=VALUE``
+* **Several constraints at once** -- a list of :class:`~cost_models.budget_spec.Budget`, each ``KIND=VALUE``
   (``parse_budgets(["bops=2e5", "lut=3000"], geometry)``): a model meets them when every cost is at or under its
   value. The trainer takes one budget today; training against several at once is planned.
 """

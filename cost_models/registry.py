@@ -1,19 +1,15 @@
-"""Registry of cost models by name, and ``KIND=VALUE`` budget strings.
+"""Registry of cost models by name.
 
 Names map to factories ``(argument: str | None) -> CostModel``; a name with a colon (``latency:bismo``,
 ``latency:table=PATH``) passes what follows the prefix as the argument when the exact name is not registered.
 
-Budget strings: ``KIND=VALUE`` where VALUE is absolute in the model's unit (``size=20000``) or ``uN``, the cost of
-the same model at uniform N-bit weights and activations (``size=u3``).
+Budget strings (``KIND=VALUE``) are :mod:`cost_models.budget_spec`'s.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-
-import torch
 
 from .base import CostError, CostModel, LayerBits, LayerGeometry
 
@@ -21,11 +17,7 @@ __all__ = [
     "register",
     "get_cost_model",
     "available",
-    "Budget",
-    "parse_budget",
     "uniform_bits",
-    "split_budget_spec",
-    "parse_budgets",
 ]
 
 _FACTORIES: dict[str, Callable[[str | None], CostModel]] = {}
@@ -76,74 +68,6 @@ def uniform_bits(
 ) -> dict[str, LayerBits]:
     """Uniform ``w_bits``/``a_bits`` for every layer (float64 tensors)."""
     return {g.name: LayerBits.uniform(w_bits, a_bits, bias_bits) for g in geometry}
-
-
-def split_budget_spec(spec: str) -> tuple[str, str]:
-    """Split ``KIND=VALUE`` at the last '=' (kinds such as ``latency:table=PATH`` contain one)."""
-    if "=" not in spec:
-        raise CostError(f"budget {spec!r} is not KIND=VALUE; write e.g. size=u3 or bops=2e5")
-    kind, value = spec.rsplit("=", 1)
-    if not kind or not value:
-        raise CostError(f"budget {spec!r} is not KIND=VALUE; write e.g. size=u3 or bops=2e5")
-    return kind.strip(), value.strip()
-
-
-@dataclass(frozen=True)
-class Budget:
-    """A resolved budget: a cost model and a target value in its unit."""
-
-    cost: CostModel
-    value: float
-    spec: str
-
-
-def parse_budget(
-    spec: str,
-    geometry: Sequence[LayerGeometry],
-    bits_at: Callable[[float, float], dict[str, LayerBits]] | None = None,
-) -> Budget:
-    """Resolve ``KIND=VALUE`` against a model's geometry.
-
-    Args:
-        spec: e.g. ``"size=20000"``, ``"size=u3"``, ``"bops=2e5"``.
-        geometry: the model's traced layers.
-        bits_at: ``(w_bits, a_bits) -> bits map`` used for ``uN`` values (lets the caller fix bias bits and
-            signedness); defaults to :func:`uniform_bits` without biases.
-    """
-    kind, value = split_budget_spec(spec)
-    cost = get_cost_model(kind)
-    if value.lower().startswith("u"):
-        try:
-            n = float(value[1:])
-        except ValueError:
-            raise CostError(f"budget value {value!r} is not a number or uN (e.g. u3)") from None
-        if not n > 0:
-            raise CostError(f"budget value {value!r}: N in uN must be positive")
-        bits = bits_at(n, n) if bits_at is not None else uniform_bits(geometry, n, n)
-        with torch.no_grad():
-            target = float(cost(geometry, bits))
-    else:
-        try:
-            target = float(value)
-        except ValueError:
-            raise CostError(f"budget value {value!r} is not a number or uN (e.g. u3)") from None
-    if not (target > 0 and target < float("inf")):
-        raise CostError(f"budget {spec!r} resolves to {target}; give a positive, finite value")
-    return Budget(cost=cost, value=target, spec=spec)
-
-
-def parse_budgets(
-    specs: Sequence[str],
-    geometry: Sequence[LayerGeometry],
-    bits_at: Callable[[float, float], dict[str, LayerBits]] | None = None,
-) -> list[Budget]:
-    """Parse several constraints at once: one :class:`Budget` per ``KIND=VALUE``, each resolved as
-    :func:`parse_budget` does (a model meets them when every cost is at or under its value).
-
-    The trainer takes several the same way (``--budget lut=20000,latency:bismo=4e4``, resolved and checked per
-    constraint by ``csq_hw.train.budget.resolve_budgets``).
-    """
-    return [parse_budget(s, geometry, bits_at) for s in specs]
 
 
 _LOADED = False

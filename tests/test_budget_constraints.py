@@ -8,28 +8,47 @@ import json
 import pytest
 import torch
 
+from cost_models import BudgetSpec, CostError
 from csq_hw.errors import UserError
 from csq_hw.quant.layer_bits import hard_bits, soft_bits
 from csq_hw.quant.layers import set_phase
 from csq_hw.train.budget import BudgetRegularizer, fill_to_budget, repair_to_budget
-from csq_hw.train.budget_set import split_constraints
 from csq_hw.train.config import load_config
 from csq_hw.train.model_build import build_csq_model
 from csq_hw.train.summary_report import summary_lines
 from csq_hw.train.train_run import train_run
 
 
-def test_split_constraints():
-    assert split_constraints("lut=20000,latency:bismo=4e4") == ["lut=20000", "latency:bismo=4e4"]
+def _texts(spec) -> list[str]:
+    return [str(c) for c in BudgetSpec.parse(spec)]
+
+
+def test_the_budget_grammar():
+    assert _texts("lut=20000,latency:bismo=4e4") == ["lut=20000", "latency:bismo=4e4"]
     # a comma inside a cost's options stays with it: a constraint ends at its =VALUE
-    assert split_constraints("latency:bismo,b16=4e4,lut:resource,rf4=3000") == [
+    assert _texts("latency:bismo,b16=4e4,lut:resource,rf4=3000") == [
         "latency:bismo,b16=4e4", "lut:resource,rf4=3000"]  # fmt: skip
-    assert split_constraints("size=u3; bops=2e5") == ["size=u3", "bops=2e5"]
-    assert split_constraints(["lut=1e4", "dsp=10"]) == ["lut=1e4", "dsp=10"]  # a TOML list
+    assert _texts("size=u3; bops=2e5") == ["size=u3", "bops=2e5"]
+    assert _texts(["lut=1e4", "dsp=10"]) == ["lut=1e4", "dsp=10"]  # a TOML list
+    # the value follows the last '=': a table path keeps its own
+    (table,) = BudgetSpec.parse("latency:table=t.csv=4e4")
+    assert (table.kind, table.value, table.uniform, table.family) == ("latency:table=t.csv", 4e4, False, "latency")
+    (u3,) = BudgetSpec.parse("size=u3")
+    assert (u3.kind, u3.value, u3.uniform, u3.value_text) == ("size", 3.0, True, "u3")
+    spec = BudgetSpec.parse("lut=1e4;ebops:exact=2e5")
+    assert BudgetSpec.parse(str(spec)) == spec and spec.has_family("ebops") and not spec.has_family("bops")
+    for bad, words in (("lut=1e4,lut=2e4", "constrains lut twice"), ("lut=1e4,dsp", "every constraint is KIND=VALUE"),
+                       ("size=ux", "not a number or uN"), ("size=u0", "must be positive"),
+                       ("bops=-3", "positive, finite"), ("=3", "not KIND=VALUE")):  # fmt: skip
+        with pytest.raises(CostError, match=words):
+            BudgetSpec.parse(bad)
+
+
+def test_a_config_parses_its_budget_once_and_refuses_bad_grammar_with_one_line():
+    cfg = load_config(None, model="digits-mlp", dataset="digits", budget="lut=20000,latency:bismo,b16=4e4")
+    assert [c.kind for c in cfg.budget.parsed] == ["lut", "latency:bismo,b16"]
     with pytest.raises(UserError, match="constrains lut twice"):
-        split_constraints("lut=1e4,lut=2e4")
-    with pytest.raises(UserError, match="every constraint is KIND=VALUE"):
-        split_constraints("lut=1e4,dsp")
+        load_config(None, model="digits-mlp", dataset="digits", budget="lut=1e4,lut=2e4")
 
 
 def _model(budget: str):

@@ -6,9 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from cost_models import CostError, available, get_cost_model, parse_budget, trace_geometry, uniform_bits
+from cost_models import CostError, available, get_cost_model, parse_budget, parse_budgets, trace_geometry, uniform_bits
 from cost_models.combine import Normalized, WeightedSum
-from cost_models.registry import parse_budgets
 
 REQUIRED = ["size", "bops", "bops-uniq", "ebops", "latency:stripes", "latency:loom", "latency:bismo",
             "latency:bitfusion", "lut", "dsp", "ff", "bram", "energy"]  # fmt: skip

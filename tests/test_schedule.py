@@ -58,11 +58,15 @@ def test_prepare_applies_the_trainers_calibration_window():
 
 
 def test_ebops_budgets_price_the_integer_weights_by_default():
+    from cost_models import BudgetSpec
     from csq_hw.train.budget_set import prices_weights
 
-    assert prices_weights("ebops=2e5", None) and prices_weights("lut=3000,ebops=1e5", None)
-    assert not prices_weights("bops=u4", None) and not prices_weights("ebops=2e5", "widths")
-    assert prices_weights("size=u3", "weights")
+    def weights(spec: str, pricing: str | None) -> bool:
+        return prices_weights(BudgetSpec.parse(spec), pricing)
+
+    assert weights("ebops=2e5", None) and weights("lut=3000,ebops=1e5", None)
+    assert not weights("bops=u4", None) and not weights("ebops=2e5", "widths")
+    assert weights("size=u3", "weights")
 
 
 def test_a_weights_priced_budget_set_passes_the_integer_weights():

@@ -117,16 +117,17 @@ def make_points(
         raise UserError(_EMPTY)
     if baseline not in BASELINES:
         raise UserError(f"unknown baseline {baseline!r}; use one of {', '.join(BASELINES)}")
-    from cost_models import split_budget_spec
+    from cost_models import Constraint
 
     runs = Path(out_dir) / RUNS_DIR
     points = []
     for spec in dict.fromkeys(budgets):
-        kind, value = split_budget_spec(spec)
+        parsed = Constraint.parse(spec)
+        kind, value = parsed.kind, parsed.value_text
         name = f"csq-{_slug(kind)}-{_slug(value)}-s{base_cfg.train.seed}"
         cfg = base_cfg.replace(budget=spec, uniform=False, qat=False)
         points.append(PointSpec("csq", spec, cfg, str(runs / name)))
-    kind = split_budget_spec(budgets[0])[0]
+    kind = Constraint.parse(budgets[0]).kind
     for b in dict.fromkeys(baseline_bits or ()):
         if isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= 16:
             raise UserError(f"uniform baseline bits {b!r}; give integers 2..16, e.g. --uniform-bits 2,3,4,5,6,8")

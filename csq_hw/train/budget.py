@@ -29,12 +29,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cost_models import Budget, CostModel, LayerBits, LayerGeometry, get_cost_model, parse_budget, split_budget_spec
+from cost_models import Budget, BudgetSpec, Constraint, CostModel, LayerBits, LayerGeometry, get_cost_model
 from csq_hw.errors import UserError
 from csq_hw.quant.bit_moves import BitMove
 from csq_hw.quant.layer_bits import hard_bits
 from csq_hw.quant.layers import CSQLayer, csq_layers
-from csq_hw.train.budget_set import BudgetSet, as_budget_set, split_constraints
+from csq_hw.train.budget_set import BudgetSet, as_budget_set
 
 LossFn = Callable[[], float]  # the task loss of the current (hard) model on a fixed batch
 
@@ -77,13 +77,14 @@ def cost_range(model: nn.Module, geometry: Sequence[LayerGeometry], cost: CostMo
     return float(lo), float(hi)
 
 
-def resolve_budget(spec: str, model: nn.Module, geometry: Sequence[LayerGeometry]) -> Budget:
-    """Parse ``KIND=VALUE`` (``uN`` = the cost at uniform N-bit weights and activations) and check it is reachable."""
+def resolve_budget(spec: str | Constraint, model: nn.Module, geometry: Sequence[LayerGeometry]) -> Budget:
+    """``KIND=VALUE`` (``uN`` = the cost at uniform N-bit weights and activations; text or a parsed
+    :class:`cost_models.Constraint`) resolved for ``model`` and checked reachable."""
 
     def bits_at(w: float, a: float) -> dict[str, LayerBits]:
         return _bits_map(model, lambda _la: w, lambda _la: a)
 
-    budget = parse_budget(spec, geometry, bits_at)
+    budget = (spec if isinstance(spec, Constraint) else Constraint.parse(spec)).resolve(geometry, bits_at)
     lo, hi = cost_range(model, geometry, budget.cost)
     unit = budget.cost.unit
     if budget.value < lo:
@@ -99,23 +100,27 @@ def resolve_budget(spec: str, model: nn.Module, geometry: Sequence[LayerGeometry
     return budget
 
 
-def resolve_budgets(spec: str | Sequence[str], model: nn.Module, geometry: Sequence[LayerGeometry],
+def resolve_budgets(spec: str | Sequence[str] | BudgetSpec, model: nn.Module, geometry: Sequence[LayerGeometry],
                     exact_weights: bool = False) -> BudgetSet:  # fmt: skip
-    """Every constraint of ``spec`` (``lut=20000,latency:bismo=4e4``, see
-    :func:`csq_hw.train.budget_set.split_constraints`) resolved and checked reachable, as :func:`resolve_budget`;
-    ``exact_weights``: the set prices the hard model by its integer weights (:meth:`BudgetSet.bits`)."""
-    return BudgetSet(tuple(resolve_budget(c, model, geometry) for c in split_constraints(spec)), exact_weights)
+    """Every constraint of ``spec`` (``lut=20000,latency:bismo=4e4`` or a parsed :class:`cost_models.BudgetSpec`)
+    resolved and checked reachable, as :func:`resolve_budget`; ``exact_weights``: the set prices the hard model by
+    its integer weights (:meth:`BudgetSet.bits`)."""
+    parsed = BudgetSpec.parse(spec)
+    return BudgetSet(tuple(resolve_budget(c, model, geometry) for c in parsed), exact_weights)
 
 
 def fixed_bits_budgets(
-    spec: str | Sequence[str], model: nn.Module, geometry: Sequence[LayerGeometry], uniform_bits: int | None = None
+    spec: str | Sequence[str] | BudgetSpec,
+    model: nn.Module,
+    geometry: Sequence[LayerGeometry],
+    uniform_bits: int | None = None,
 ) -> BudgetSet:
     """For a run without search (uniform bits, plain QAT): each constraint's "budget" is the cost of the model's
     fixed bits, in its kind's unit (reported only); spec ``KIND=uB`` when weights and activations share the width
     ``uniform_bits``, else ``KIND=<value>``."""
     members = []
-    for constraint in split_constraints(spec):
-        kind = split_budget_spec(constraint)[0]
+    for constraint in BudgetSpec.parse(spec):
+        kind = constraint.kind
         cost = get_cost_model(kind)
         with torch.no_grad():
             value = float(cost(geometry, hard_bits(model)))

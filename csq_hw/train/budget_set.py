@@ -19,46 +19,19 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cost_models import Budget, CostModel, LayerBits, LayerGeometry
+from cost_models import Budget, BudgetSpec, CostModel, LayerBits, LayerGeometry
 from csq_hw.errors import UserError
 from csq_hw.quant.layer_bits import hard_bits
 
-__all__ = ["BudgetSet", "split_constraints", "as_budget_set"]
+__all__ = ["BudgetSet", "as_budget_set", "prices_weights"]
 
 
-def prices_weights(spec: str | Sequence[str], pricing: str | None) -> bool:
+def prices_weights(spec: BudgetSpec, pricing: str | None) -> bool:
     """Whether the trainer prices its hard model by the integer weights (``pricing = "weights"``; unset: when a
     constraint is EBOPs, whose per-weight widths a layer's span overstates 2-3 fold: docs/results_suite.md)."""
     if pricing is not None:
         return pricing == "weights"
-    return any(c.split("=", 1)[0].split(":", 1)[0].strip() == "ebops" for c in split_constraints(spec))
-
-
-def split_constraints(spec: str | Sequence[str]) -> list[str]:
-    """``"lut=20000,latency:bismo,b16=4e4"`` -> ``["lut=20000", "latency:bismo,b16=4e4"]``.
-
-    Constraints are separated by ``;`` or by ``,``; a comma inside a cost's options (``latency:bismo,b16``) stays,
-    because a constraint ends only at its ``=VALUE``: a piece without ``=`` belongs to the next one. A list (from
-    TOML) is taken as the constraints themselves.
-    """
-    pieces = list(spec) if not isinstance(spec, str) else [p for part in spec.split(";") for p in part.split(",")]
-    out: list[str] = []
-    pending = ""
-    for raw in pieces:
-        piece = raw.strip()
-        if not piece:
-            continue
-        pending = f"{pending},{piece}" if pending else piece
-        if "=" in piece:
-            out.append(pending)
-            pending = ""
-    if pending or not out:
-        raise UserError(f"budget {spec!r}: every constraint is KIND=VALUE (e.g. lut=20000,latency:bismo=4e4)")
-    kinds = [c.rsplit("=", 1)[0] for c in out]
-    twice = sorted({k for k in kinds if kinds.count(k) > 1})
-    if twice:
-        raise UserError(f"budget {spec!r} constrains {', '.join(twice)} twice; give each cost once")
-    return out
+    return spec.has_family("ebops")
 
 
 @dataclass(frozen=True)

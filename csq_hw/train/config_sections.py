@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from cost_models import BudgetSpec, CostError
 from csq_hw.errors import UserError
 from csq_hw.option_fields import OptionInfo, option
 from csq_hw.quant.bitplane_weight import STEP_RULES
@@ -265,6 +266,15 @@ class BudgetOptions:
         _finite(self)
         if self.strength < 0:
             raise UserError(f"strength={self.strength}; give a non-negative budget strength")
+        try:  # the grammar, once: every consumer reads ``parsed`` (which kinds exist is checked before data loads)
+            object.__setattr__(self, "_parsed", BudgetSpec.parse(self.spec))
+        except CostError as exc:
+            raise UserError(str(exc)) from None
+
+    @property
+    def parsed(self) -> BudgetSpec:
+        """The budget as a typed :class:`cost_models.BudgetSpec` (its constraints, kinds and values)."""
+        return self._parsed  # type: ignore[attr-defined]
 
 
 def check_value(o: OptionInfo, value: Any, where: str) -> Any:

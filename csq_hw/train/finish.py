@@ -104,7 +104,7 @@ def recipe_record(cfg) -> dict[str, Any]:  # noqa: ANN001 - a TrainConfig
     csq-hw may choose anew): warm-start epochs, initial temperature, mask init, the fine-tune's start."""
     return {"pretrain_epochs": cfg.train.warm_start_epochs, "initial_temperature": cfg.train.start_temperature,
             "mask_init": cfg.quant_config().mask_init, "finetune_init": cfg.train.finetune_start,
-            "pricing": "weights" if prices_weights(cfg.budget.spec, cfg.budget.pricing) else "widths"}  # fmt: skip
+            "pricing": "weights" if prices_weights(cfg.budget.parsed, cfg.budget.pricing) else "widths"}  # fmt: skip
 
 
 def said(record: GuardRecord, main: bool) -> dict[str, Any]:

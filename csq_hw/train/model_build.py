@@ -54,8 +54,8 @@ def build_csq_model(
     shape = input_shape or input_shape_for(cfg.model.name, cfg.model.kwargs)
     geometry = trace_geometry(model, shape, include=lambda n, _m: n in names)
     if cfg.searched:
-        exact = prices_weights(cfg.budget.spec, cfg.budget.pricing)
-        return model, geometry, resolve_budgets(cfg.budget.spec, model, geometry, exact)
+        exact = prices_weights(cfg.budget.parsed, cfg.budget.pricing)
+        return model, geometry, resolve_budgets(cfg.budget.parsed, model, geometry, exact)
     same = cfg.quant.act_bits == cfg.quant.max_bits
-    budget = fixed_bits_budgets(cfg.budget.spec, model, geometry, cfg.quant.max_bits if same else None)
+    budget = fixed_bits_budgets(cfg.budget.parsed, model, geometry, cfg.quant.max_bits if same else None)
     return model, geometry, budget

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from cost_models import get_cost_model, split_budget_spec
+from cost_models import BudgetSpec
 from csq_hw.data import ImageFolderDataset, load_dataset
 from csq_hw.data.source import SampleSource, as_sample_source
 from csq_hw.errors import CsqWarning, UserError
@@ -59,12 +59,9 @@ class TrainInputs:
     dataset: str = ""
 
 
-def check_budget_kind(spec: str) -> None:
+def check_budget_kind(spec: BudgetSpec) -> None:
     """Every constraint's cost kind exists (values are checked against the model later); before any data loads."""
-    from csq_hw.train.budget_set import split_constraints
-
-    for constraint in split_constraints(spec):
-        get_cost_model(split_budget_spec(constraint)[0])
+    spec.check_kinds()
 
 
 def _sized(cfg: TrainConfig, sample_shape: tuple[int, ...], n_classes: int) -> TrainConfig:
@@ -89,7 +86,7 @@ def inputs_from_config(cfg: TrainConfig, device: torch.device) -> tuple[TrainCon
     model_info(cfg.model.name)  # an unknown name or a malformed spec: before the data loads
     if is_spec(cfg.model.name):
         absolute_spec(cfg.model.name)  # a missing builder file, too
-    check_budget_kind(cfg.budget.spec)
+    check_budget_kind(cfg.budget.parsed)
     with warnings.catch_warnings(record=True) as caught:  # shown now, and listed in summary.json
         warnings.simplefilter("always", CsqWarning)
         data = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir)

@@ -139,7 +139,7 @@ def _train(
     if inputs is None:
         cfg, inputs = inputs_from_config(cfg, device)  # a spec model is sized by the data here
     else:
-        check_budget_kind(cfg.budget.spec)
+        check_budget_kind(cfg.budget.parsed)
     start = None if resume else _warm_start(cfg, inputs, full_precision, device, out, progress and main, log_format)
     model, geometry, budget = build_csq_model(cfg, start, inputs.input_shape, full_precision, inputs.float_model)
     model = _prepared(cfg, model, device)
