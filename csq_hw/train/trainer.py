@@ -194,56 +194,24 @@ def train_epoch(
     source = as_source(data, y)
     model.train()
     device = _device_of(model)
-    rank, world = distributed.rank(), distributed.world_size()
-    order = batch_order(len(source), seed, epoch)
-    plan, n_globals = [], []
-    for start in range(0, len(source), batch_size):
-        idx = order[start : start + batch_size]
-        if world > 1:
-            if len(idx) < world:
-                break  # every rank needs at least one sample per step
-            plan.append(distributed.shard(idx, rank, world))
-        else:
-            plan.append(idx)
-        n_globals.append(len(idx))
+    world = distributed.world_size()
+    plan, n_globals = _global_batches(len(source), batch_size, seed, epoch)
     seen = 0.0
     total_loss = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no read-back per step
     correct = torch.zeros((), dtype=torch.float64, device=device)
-    budget_on = regularizer is not None and searching
-    eager_forward = forward_loss(model, loss_fn)
-    # dynamo's cache is keyed by the code, so later epochs reuse the graphs. Eager instead: the straight-through
-    # fine-tune (its value sets are cached on the host) and steps before every input quantizer has seen a batch
-    # (the graph would stop at that one host read, the signedness)
-    layers = [la for _, la in csq_layers(model)]
-    compiled = None
-    if compile and not any(la.is_finetuning for la in layers):
-        costs_of = (lambda: _soft_costs(model, regularizer, geometry, device)) if budget_on else None  # type: ignore[arg-type]
-        compiled = torch.compile(forward_loss(model, loss_fn, costs_of))
-    ready = compiled is not None and all(la.act_calibrated for la in layers)
-    coef, hard_costs = 0.0, (0.0,)
-    cost_cache: dict[tuple, tuple[float, ...]] = {}  # hard bits change only when a mask logit crosses 0
-    state_key = hard_state_keyer(model)
+    term = _BudgetTerm(model, regularizer, geometry, device) if regularizer is not None and searching else None
+    forward = _Forward(model, loss_fn, compile, term)
     batches = step_bar(source.batches(plan, epoch=epoch), len(plan), step_progress, f"epoch {epoch}")
     for j, (xb, yb) in enumerate(batches):
         n_global = n_globals[j]
         for group in optimizer.param_groups:
             group["lr"] = lr_at(steps_done + j, total_steps, base_lr)
         with torch.autocast(device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
-            logits, loss, soft_costs = (compiled if ready else eager_forward)(xb, yb)  # type: ignore[misc]
-        if compiled is not None and not ready:
-            ready = all(la.act_calibrated for la in layers)
+            logits, loss, soft_costs = forward(xb, yb)
         if world > 1 and len(yb) * world != n_global:
             loss = loss * (len(yb) * world / n_global)  # DDP averages over ranks: make that the global mean
-        if budget_on:
-            key = state_key()
-            if key not in cost_cache:
-                cost_cache[key] = regularizer.hard_costs(geometry, regularizer.budgets.bits(model))  # per constraint
-            hard_costs = cost_cache[key]
-            coef = regularizer.coefficient(hard_costs)
-            if soft_costs:  # taken in the compiled graph
-                loss = loss + regularizer.term(soft_costs, hard_costs)
-            else:
-                loss = loss + regularizer(geometry, _cost_bits(model, device), hard_costs)
+        if term is not None:
+            loss = loss + term(soft_costs)
         if not math.isfinite(loss.item()):  # one host read (isfinite on the device: 4 more operations, then it)
             raise TrainingDiverged(
                 f"loss became {float(loss.detach())} at epoch {epoch}, step {j}; lower --lr or the budget strength",
@@ -259,7 +227,76 @@ def train_epoch(
         seen += n_global / world
     total_loss, correct, seen = distributed.all_reduce_sum([float(total_loss), float(correct), seen], device)
     acc = correct / seen if loss_fn is None else float("nan")
+    coef, hard_costs = (term.coef, term.hard_costs) if term is not None else (0.0, (0.0,))
     return EpochStats(total_loss / seen, acc, coef, hard_costs[0])
+
+
+def _global_batches(n: int, batch_size: int, seed: int, epoch: int) -> tuple[list[torch.Tensor], list[int]]:
+    """This rank's sample indices per step (the epoch's global order, :func:`batch_order`, cut into global batches
+    of ``batch_size`` and sharded over the ranks under DDP) and each step's global batch size; a last batch with
+    fewer samples than ranks is skipped."""
+    rank, world = distributed.rank(), distributed.world_size()
+    order = batch_order(n, seed, epoch)
+    plan, n_globals = [], []
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        if world > 1:
+            if len(idx) < world:
+                break  # every rank needs at least one sample per step
+            plan.append(distributed.shard(idx, rank, world))
+        else:
+            plan.append(idx)
+        n_globals.append(len(idx))
+    return plan, n_globals
+
+
+class _BudgetTerm:
+    """The search's budget term per step: the hard costs (cached by the hard state: they change only when a mask
+    logit crosses 0), the coefficient they give, and the term on the soft costs (taken in the compiled graph, or
+    here). ``coef`` and ``hard_costs`` hold the last step's."""
+
+    def __init__(self, model: nn.Module, regularizer: BudgetRegularizer, geometry: Sequence[LayerGeometry],
+                 device: torch.device) -> None:  # fmt: skip
+        self.model, self.regularizer, self.geometry, self.device = model, regularizer, geometry, device
+        self.cache: dict[tuple, tuple[float, ...]] = {}
+        self.state_key = hard_state_keyer(model)
+        self.coef, self.hard_costs = 0.0, (0.0,)
+
+    def soft_costs(self) -> tuple[torch.Tensor, ...]:
+        """Each constraint's soft cost of the relaxed bits (0-dim tensors; what the compiled graph takes)."""
+        return _soft_costs(self.model, self.regularizer, self.geometry, self.device)
+
+    def __call__(self, soft_costs: tuple[torch.Tensor, ...] | None) -> torch.Tensor:
+        key = self.state_key()
+        if key not in self.cache:  # per constraint
+            self.cache[key] = self.regularizer.hard_costs(self.geometry, self.regularizer.budgets.bits(self.model))
+        self.hard_costs = self.cache[key]
+        self.coef = self.regularizer.coefficient(self.hard_costs)
+        if soft_costs:
+            return self.regularizer.term(soft_costs, self.hard_costs)
+        return self.regularizer(self.geometry, _cost_bits(self.model, self.device), self.hard_costs)
+
+
+class _Forward:
+    """A step's forward pass and task loss (and, compiled, the budget's soft costs): ``(logits, loss, soft_costs)``.
+
+    Compiled only while the weights are bit planes: dynamo's cache is keyed by the code, so later epochs reuse the
+    graphs. Eager instead: the straight-through fine-tune (its value sets are cached on the host) and steps before
+    every input quantizer has seen a batch (the graph would stop at that one host read, the signedness)."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn | None, compile: bool, term: _BudgetTerm | None) -> None:
+        self.eager = forward_loss(model, loss_fn)
+        self.layers = [la for _, la in csq_layers(model)]
+        self.compiled = None
+        if compile and not any(la.is_finetuning for la in self.layers):
+            self.compiled = torch.compile(forward_loss(model, loss_fn, term.soft_costs if term is not None else None))
+        self.ready = self.compiled is not None and all(la.act_calibrated for la in self.layers)
+
+    def __call__(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple:
+        out = (self.compiled if self.ready else self.eager)(xb, yb)  # type: ignore[misc]
+        if self.compiled is not None and not self.ready:
+            self.ready = all(la.act_calibrated for la in self.layers)
+        return out
 
 
 def fixed_batch(
