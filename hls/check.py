@@ -7,16 +7,22 @@ only verdict that passes. The report lands atomically in ``<project>/csq_report.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
+from csq_hw.handoff.precision_types import Precisions
 from csq_hw.runtime.atomic_io import write_json
 
-from .reference import Fixed
+from .reference import Fixed, reference_forward
 
-__all__ = ["check_inputs", "compare", "merge", "write_report", "REPORT_NAME"]
+__all__ = ["check_inputs", "compare", "merge", "write_report", "REPORT_NAME", "CheckSet", "reference_outputs"]
 
 REPORT_NAME = "csq_report.json"
 
@@ -70,3 +76,40 @@ def merge(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def write_report(out_dir: str | Path, report: dict[str, Any]) -> Path:
     """Write ``report`` as JSON to ``out_dir/csq_report.json`` atomically (temp file + rename)."""
     return write_json(Path(out_dir) / REPORT_NAME, report)
+
+
+@dataclass
+class CheckSet:
+    """The check's inputs and what the firmware must reproduce: the input sets (``{name: (n, ...)}``, from
+    :func:`check_inputs`), their concatenation ``x_all`` (N, ...), the integer reference's output ``ref`` and
+    PyTorch's ``y_torch`` (N, outputs; float64) on ``x_all``."""
+
+    sets: dict[str, np.ndarray]
+    x_all: np.ndarray
+    ref: Fixed
+    y_torch: np.ndarray
+
+    def compare(self, y: np.ndarray) -> dict[str, Any]:
+        """``y`` (outputs on ``x_all``) against the reference: :func:`compare` per input set, then :func:`merge`."""
+        offsets = np.cumsum([0] + [len(v) for v in self.sets.values()])
+        y = y.reshape(len(self.x_all), -1)
+        parts = zip(self.sets, offsets[:-1], offsets[1:], strict=True)
+        ref = self.ref
+        return merge({k: compare(dataclasses.replace(ref, codes=ref.codes[a:b]), y[a:b]) for k, a, b in parts})
+
+
+def reference_outputs(
+    model: nn.Module, precisions: dict[str, Any], x_test: np.ndarray, step: Callable[[str], None]
+) -> CheckSet:
+    """The check's inputs for ``x_test`` (N, *input_shape) at the first layer's input format, the integer reference
+    (:func:`hls.reference.reference_forward`) and the exact PyTorch ``model`` (float64, eval mode) on them."""
+    first = Precisions.of(precisions).layers[0].input
+    sets = check_inputs(x_test, first.k, first.i)
+    x_all = np.concatenate(list(sets.values()))
+    step(f"integer reference and PyTorch on {len(x_all):,} inputs ({len(x_test):,} test samples, scaled and "
+         "out-of-range copies)")  # fmt: skip
+    ref = reference_forward(model.eval(), precisions, x_all)
+    with torch.no_grad():
+        y_torch = model.double()(torch.from_numpy(x_all)).numpy()
+    model.float()
+    return CheckSet(sets, x_all, ref, y_torch)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from cost_models import LayerGeometry, trace_geometry
@@ -31,14 +30,13 @@ from csq_hw.handoff.precision_types import Precisions
 from csq_hw.runtime.progress import StepLog
 
 from .build import BuildSteps, build_project
-from .check import check_inputs, compare, merge, write_report
+from .check import reference_outputs, write_report
 from .config import CSIM_COMPILERS, ExportOptions
 from .costs import cost_estimates
 from .export_report import cost_agreement_of, project_files
 from .hls4ml_config import hls4ml_config, layer_settings
 from .layer_overrides import resolve_overrides
 from .planned_types import planned_types
-from .reference import reference_forward
 from .reuse import check_effective, check_reuse_factors
 from .run_check import check_accuracy
 from .run_files import load_run
@@ -183,20 +181,12 @@ def _export_staged(
     tb_samples: int,
     source: str | None,
 ) -> ExportResult:
-    out_dir = stage.path
-    typed = Precisions.of(precisions)
+    """The export inside ``stage``: reference, hls4ml model, C simulation, the check, the report; the project is
+    moved into place only when bit-exact and (with test labels) as accurate as the run."""
+    out_dir, typed = stage.path, Precisions.of(precisions)
     shape = typed.model.input_shape
-    model = model.eval()
     t0 = time.perf_counter()
-    first = typed.layers[0].input
-    sets = check_inputs(x_test, first.k, first.i)
-    x_all = np.concatenate(list(sets.values()))
-    step(f"integer reference and PyTorch on {len(x_all):,} inputs ({len(x_test):,} test samples, scaled and "
-         "out-of-range copies)")  # fmt: skip
-    ref = reference_forward(model, precisions, x_all)
-    with torch.no_grad():
-        y_torch = model.double()(torch.from_numpy(x_all)).numpy()
-    model.float()
+    checked = reference_outputs(model, precisions, x_test, step)
     geometry = _geometry(model, precisions, shape)
     t_ref = time.perf_counter() - t0
 
@@ -207,58 +197,22 @@ def _export_staged(
     layer_names = {la.name: names[f"{la.name}.layer"] for la in typed.layers}
     settings = layer_settings(options, list(layer_names.values()),
                               resolve_overrides(options.layer_overrides, layer_names, options.backend))  # fmt: skip
-    by_run_name = {run: settings[hls]["ReuseFactor"] for run, hls in layer_names.items()}
-    check_reuse_factors(geometry, by_run_name, options.backend)
-    x_fw = _firmware_layout(x_all, options)
+    check_reuse_factors(geometry, {run: settings[hls]["ReuseFactor"] for run, hls in layer_names.items()},
+                        options.backend)  # fmt: skip
+    x_fw = _firmware_layout(checked.x_all, options)
     n_tb = min(tb_samples, len(x_test))
-    tb = write_vectors(out_dir, x_fw[:n_tb], ref.codes[:n_tb] * 2.0**-ref.f) if n_tb else (None, None)
+    tb = write_vectors(out_dir, x_fw[:n_tb], checked.ref.codes[:n_tb] * 2.0**-checked.ref.f) if n_tb else (None, None)
     log = io.StringIO()
     t1 = time.perf_counter()
     step(f"converting to hls4ml ({options.backend}, {options.io_type}, {options.strategy}, reuse factor "
          f"{options.reuse_factor}, {len(layer_names)} layers)")  # fmt: skip
-    with contextlib.redirect_stdout(log):
-        cfg = hls4ml_config(hls_module, shape, options, settings)
-        hls_model = handlers.hls4ml.converters.convert_from_pytorch_model(
-            hls_module,
-            hls_config=cfg,
-            output_dir=str(out_dir),
-            project_name=options.project_name,
-            input_data_tb=None if tb[0] is None else str(tb[0]),
-            output_data_tb=None if tb[1] is None else str(tb[1]),
-            backend=options.backend,
-            io_type=options.io_type,
-            clock_period=options.clock_ns,
-            **({"part": options.part} if options.part else {}),
-        )
-    # the yml is read back with yaml.safe_load (hls4ml's parse_yaml_config, link_existing_project): no pickled model
-    written = hls_model.config.config
-    written["PytorchModel"] = source or "csq-hw exact model (not saved with the project)"
-    if isinstance(written.get("InputShape"), tuple):  # yaml would write a !!python/tuple, which safe_load refuses
-        written["InputShape"] = [list(written["InputShape"])]  # the list-of-shapes form hls4ml also reads
+    hls_model = _converted(handlers, hls_module, shape, options, settings, out_dir, tb, source, log)
     rf = check_effective(hls_model, {n: s["ReuseFactor"] for n, s in settings.items()})
-    try:
-        with contextlib.redirect_stdout(log):
-            step(f"writing the project (staged next to {stage.target}) and compiling its C simulation with "
-                 f"{CSIM_COMPILERS[options.backend]} (5-50 s)")  # fmt: skip
-            hls_model.compile()  # write() + g++ of the C simulation
-    except Exception as exc:
-        (out_dir / "hls4ml.log").write_text(log.getvalue())
-        errors = [ln.strip() for ln in log.getvalue().splitlines() if "error:" in ln]
-        first = errors[0] if errors else str(exc)
-        failed = stage.keep_failed()
-        raise UserError(
-            f"the C simulation did not compile ({options.backend}, {options.io_type}): {first}; the "
-            f"project is in {failed} (full log in {failed / 'hls4ml.log'}); {stage.target} is as it was"
-        ) from None
+    _compile_csim(hls_model, stage, options, log, step)
     t_compile = time.perf_counter() - t1
-    step(f"C simulation on {len(x_all):,} inputs, compared bit for bit with the integer reference")
+    step(f"C simulation on {len(checked.x_all):,} inputs, compared bit for bit with the integer reference")
     y_csim = np.asarray(hls_model.predict(x_fw), dtype=np.float64)
-
-    offsets = np.cumsum([0] + [len(v) for v in sets.values()])
-    split = lambda y: {k: y[a:b] for k, a, b in zip(sets, offsets[:-1], offsets[1:], strict=True)}  # noqa: E731
-    ref_parts = {k: dataclasses.replace(ref, codes=v) for k, v in split(ref.codes).items()}
-    csim = merge({k: compare(ref_parts[k], v) for k, v in split(y_csim.reshape(len(x_all), -1)).items()})
-    torch_cmp = merge({k: compare(ref_parts[k], v) for k, v in split(y_torch.reshape(len(x_all), -1)).items()})
+    csim, torch_cmp = checked.compare(y_csim), checked.compare(checked.y_torch)
     bit_exact = csim["mismatches"] == 0 and torch_cmp["mismatches"] == 0
     run_check: dict[str, Any] = {**(run_checks or {}), "summary": summary is not None, "accuracy": None}
     refused = None
@@ -269,7 +223,6 @@ def _export_staged(
             refused = str(exc)
             run_check["error"] = refused
     saved = _save_fml(hls_model, out_dir / f"{options.project_name}.fml", log, stage.target)
-    part = hls_model.config.get_config_value("Part")
     costs = cost_estimates(geometry, precisions, model, shape)
     report: dict[str, Any] = {
         "format": "csq-hw/hls-report",
@@ -279,10 +232,11 @@ def _export_staged(
         "samples": csim["samples"],
         "mismatches": csim["mismatches"],
         "max_lsb_diff": csim["max_lsb_diff"],
-        "output_lsb": 2.0**-ref.f,
+        "output_lsb": 2.0**-checked.ref.f,
         "csim": csim,
         "torch": torch_cmp,
-        "options": {**options.to_dict(), "part": part},  # the part hls4ml used (its backend default if not given)
+        # the part hls4ml used (its backend default if not given)
+        "options": {**options.to_dict(), "part": hls_model.config.get_config_value("Part")},
         "part_requested": options.part,
         "model": typed.model.to_dict(),
         "hls_layer_names": layer_names,
@@ -304,6 +258,52 @@ def _export_staged(
     with contextlib.suppress(AttributeError, KeyError, TypeError):
         hls_model.config.config["OutputDir"] = str(where)  # a later build() runs where the project now is
     return ExportResult(where, report, hls_model)
+
+
+def _converted(
+    handlers: Any, hls_module: nn.Module, shape: tuple[int, ...], options: ExportOptions, settings: dict[str, Any],
+    out_dir: Path, tb: tuple, source: str | None, log: io.StringIO,
+) -> Any:  # fmt: skip
+    """The hls4ml model of ``hls_module`` (conversion output in ``log``), its yml made safe to read back."""
+    with contextlib.redirect_stdout(log):
+        cfg = hls4ml_config(hls_module, shape, options, settings)
+        hls_model = handlers.hls4ml.converters.convert_from_pytorch_model(
+            hls_module,
+            hls_config=cfg,
+            output_dir=str(out_dir),
+            project_name=options.project_name,
+            input_data_tb=None if tb[0] is None else str(tb[0]),
+            output_data_tb=None if tb[1] is None else str(tb[1]),
+            backend=options.backend,
+            io_type=options.io_type,
+            clock_period=options.clock_ns,
+            **({"part": options.part} if options.part else {}),
+        )
+    # the yml is read back with yaml.safe_load (hls4ml's parse_yaml_config, link_existing_project): no pickled model
+    written = hls_model.config.config
+    written["PytorchModel"] = source or "csq-hw exact model (not saved with the project)"
+    if isinstance(written.get("InputShape"), tuple):  # yaml would write a !!python/tuple, which safe_load refuses
+        written["InputShape"] = [list(written["InputShape"])]  # the list-of-shapes form hls4ml also reads
+    return hls_model
+
+
+def _compile_csim(hls_model: Any, stage: StagedProject, options: ExportOptions, log: io.StringIO,
+                  step: StepLog) -> None:  # fmt: skip
+    """Write the project and compile its C simulation; a failure keeps the staged project aside and is one line."""
+    try:
+        with contextlib.redirect_stdout(log):
+            step(f"writing the project (staged next to {stage.target}) and compiling its C simulation with "
+                 f"{CSIM_COMPILERS[options.backend]} (5-50 s)")  # fmt: skip
+            hls_model.compile()  # write() + g++ of the C simulation
+    except Exception as exc:
+        (stage.path / "hls4ml.log").write_text(log.getvalue())
+        errors = [ln.strip() for ln in log.getvalue().splitlines() if "error:" in ln]
+        first = errors[0] if errors else str(exc)
+        failed = stage.keep_failed()
+        raise UserError(
+            f"the C simulation did not compile ({options.backend}, {options.io_type}): {first}; the "
+            f"project is in {failed} (full log in {failed / 'hls4ml.log'}); {stage.target} is as it was"
+        ) from None
 
 
 def _save_fml(hls_model: Any, path: Path, log: io.StringIO, final_dir: Path) -> dict[str, Any]:
