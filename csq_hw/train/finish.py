@@ -46,10 +46,7 @@ def finish_run(cfg, out: Path, model, geometry, budget, inputs: TrainInputs, rep
     def score(m, **kw) -> float | None:  # accuracy; None for another loss (then test_loss says it)
         return evaluate(m, test_src, **kw) if loss_fn is None else None
 
-    set_temperature(
-        model,
-        cfg.train.temperature_at(cfg.train.epochs),
-    )
+    set_temperature(model, cfg.train.temperature_at(cfg.train.epochs))
     set_phase(model, "hard")
     if cfg.searched:
         repairs = repairs + [dataclasses.asdict(s) for s in repair_to_budget(model, geometry, budget)]
@@ -73,15 +70,7 @@ def finish_run(cfg, out: Path, model, geometry, budget, inputs: TrainInputs, rep
         spec["architecture"] = ARCHITECTURE_NAME
     precisions = precisions_dict(model, spec, cfg.quant.weight_step, cfg.quant.max_bits)
     found = [*inputs.warnings, *run_warnings(pending or [], exact_acc, spec["n_classes"], soft_acc)]
-    run = {
-        "model": cfg.model.name,
-        "dataset": inputs.dataset or cfg.data.dataset,
-        "epochs": cfg.train.epochs,
-        "seed": cfg.train.seed,
-        "method": "qat" if cfg.train.qat else "uniform" if cfg.train.uniform else "csq",
-        "exportable": cfg.quant.weight_step == "pow2" and not Precisions.of(precisions).full_precision,
-        "recipe": recipe_record(cfg),
-    }
+    run = run_record(cfg, inputs.dataset or cfg.data.dataset, precisions)
     scores = {"test_acc": exact_acc, "test_loss": test_loss, "hard_model_test_acc": hard_acc, "soft_test_acc": soft_acc}
     summary = summary_record(model, geometry, budget, precisions, scores=scores, repairs=repairs, run=run,
                              train_seconds=train_seconds, warnings=found)  # fmt: skip
@@ -97,6 +86,20 @@ def finish_run(cfg, out: Path, model, geometry, budget, inputs: TrainInputs, rep
     summary["files"] = {name: sha256_file(out / name) for name in pair}
     write_json(out / "summary.json", summary)
     return summary
+
+
+def run_record(cfg, dataset: str, precisions: dict[str, Any]) -> dict[str, Any]:  # noqa: ANN001 - a TrainConfig
+    """``summary.json``'s description of the run: model, data set, epochs, seed, method, whether the exact model
+    exports (power-of-two steps, nothing left at full precision) and the recipe's choices."""
+    return {
+        "model": cfg.model.name,
+        "dataset": dataset,
+        "epochs": cfg.train.epochs,
+        "seed": cfg.train.seed,
+        "method": "qat" if cfg.train.qat else "uniform" if cfg.train.uniform else "csq",
+        "exportable": cfg.quant.weight_step == "pow2" and not Precisions.of(precisions).full_precision,
+        "recipe": recipe_record(cfg),
+    }
 
 
 def recipe_record(cfg) -> dict[str, Any]:  # noqa: ANN001 - a TrainConfig

@@ -161,13 +161,7 @@ def _train(
         plan = schedule.plan(epoch)
         schedule.apply(model, plan)
         if plan.hand_over:
-            # ranks bits by what they do to the task (256 streamed images: 1,024 at 224 x 224 would take 600 MB)
-            batch = fixed_batch(inputs.train_src, seed=cfg.train.seed, n=256 if inputs.streamed else 1024)
-            handed = schedule.hand_over(model, geometry, budget, batch, plan, loss_fn=inputs.loss_fn)
-            state.repairs += handed.changes
-            state.guards += [] if handed.guard is None else [said(handed.guard, main)]
-            if schedule.ste:  # a fresh optimizer (and learning-rate schedule) for the shadow weights
-                optimizer = _optimizer(cfg, model, finetune=True)
+            optimizer = _hand_over(cfg, inputs, schedule, plan, model, geometry, budget, state, main) or optimizer
         te = time.perf_counter()
         steps_done, total_steps, base_lr = lr_schedule.at(epoch)
         try:
@@ -223,6 +217,18 @@ def _warm_start(cfg: TrainConfig, inputs: TrainInputs, full_precision: tuple[str
     except TrainingDiverged as exc:  # before any CSQ epoch: no checkpoint yet
         raise UserError(f"{exc}; {where_to_restart(out, 0)}") from None
     return start
+
+
+def _hand_over(cfg: TrainConfig, inputs: TrainInputs, schedule: Schedule, plan: EpochPlan, model: torch.nn.Module,
+               geometry: list, budget: Any, state: _RunState, main: bool) -> torch.optim.Optimizer | None:  # fmt: skip
+    """The ticket epoch's hand-over (repair, fill, guard: recorded in ``state``); the fine-tune's fresh optimizer
+    (and learning-rate schedule) for the shadow weights, or None when the search's optimizer goes on."""
+    # ranks bits by what they do to the task (256 streamed images: 1,024 at 224 x 224 would take 600 MB)
+    batch = fixed_batch(inputs.train_src, seed=cfg.train.seed, n=256 if inputs.streamed else 1024)
+    handed = schedule.hand_over(model, geometry, budget, batch, plan, loss_fn=inputs.loss_fn)
+    state.repairs += handed.changes
+    state.guards += [] if handed.guard is None else [said(handed.guard, main)]
+    return _optimizer(cfg, model, finetune=True) if schedule.ste else None
 
 
 def _prepared(cfg: TrainConfig, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
