@@ -73,6 +73,16 @@ class OptionInfo:
     list_join: str | None = None
 
     @property
+    def optional(self) -> bool:
+        """Whether the option may be None (its annotation ends in ``| None``)."""
+        return self.type.replace(" ", "").endswith("|None")
+
+    @property
+    def value_type(self) -> str:
+        """The annotation without ``| None`` and spaces: ``"int"``, ``"float"``, ``"int|str"``, ``"dict[str,Any]"``."""
+        return self.type.replace(" ", "").removesuffix("|None")
+
+    @property
     def cli_flag(self) -> str:
         return "--" + self.flat.replace("_", "-")
 

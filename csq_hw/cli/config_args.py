@@ -44,8 +44,8 @@ def _json_table(text: str) -> dict[str, Any]:
     return value
 
 
-def _argparse_type(type_text: str):  # noqa: ANN202 - an argparse type callable
-    kind = type_text.replace(" ", "").removesuffix("|None")
+def _argparse_type(kind: str):  # noqa: ANN202 - an argparse type callable
+    """The argparse ``type`` of an option's value type (:attr:`~csq_hw.option_fields.OptionInfo.value_type`)."""
     return {"int": int, "float": float, "int|str": _act_bits}.get(kind, _json_table if kind.startswith("dict") else str)
 
 
@@ -77,11 +77,10 @@ def add_config_arguments(
         default_words = o.describe_default() if default is None else str(default)
         listed = _registered().get(o.flat)
         text = f"{listed + ' | ' if listed else ''}{o.help} (default: {default_words})".replace("%", "%%")
-        kind = o.type.replace(" ", "").removesuffix("|None")
-        if kind == "bool":
+        if o.value_type == "bool":
             group.add_argument(o.cli_flag, dest=o.flat, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            group.add_argument(o.cli_flag, dest=o.flat, type=_argparse_type(o.type), choices=o.choices,
+            group.add_argument(o.cli_flag, dest=o.flat, type=_argparse_type(o.value_type), choices=o.choices,
                                default=None, metavar=_metavar(o), help=text)  # fmt: skip
         added.append(o.flat)
     return added
@@ -98,7 +97,7 @@ def _registered() -> dict[str, str]:
 def _metavar(o) -> str | None:  # noqa: ANN001
     if o.choices:
         return "{" + ",".join(o.choices) + "}"
-    kind = o.type.replace(" ", "").removesuffix("|None")
+    kind = o.value_type
     return {"int": "N", "float": "X", "int|str": "N|search"}.get(kind, "JSON" if kind.startswith("dict") else None)
 
 

@@ -172,7 +172,7 @@ def _read_toml(p: Path) -> dict[str, Any]:
     sections = dict.fromkeys(o.section for o in config_options())
     if p.read_text().startswith(RESOLVED_HEADER):  # written by csq-hw with every option: a missing one means damage
         legacy = {k for k in doc.get("model", {}) if k in _LEGACY_MODEL_KEYS}  # the 0.1 layout
-        optional = {(o.section, o.key) for o in config_options() if o.type.replace(" ", "").endswith("|None")}
+        optional = {(o.section, o.key) for o in config_options() if o.optional}
         optional |= ADDED_LATER  # options newer than some written configs: their default applies
         missing = [f"[{s}] {k}" for s, k in by_place if k not in doc.get(s, {}) and k not in legacy
                    and (s, k) not in optional]  # fmt: skip

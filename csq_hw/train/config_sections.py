@@ -279,11 +279,9 @@ class BudgetOptions:
 
 def check_value(o: OptionInfo, value: Any, where: str) -> Any:
     """``value`` checked against the option's declared type (and choices); one-line error naming ``where``."""
-    kind = o.type.replace(" ", "")
-    optional = kind.endswith("|None")
-    kind = kind.removesuffix("|None")
+    kind = o.value_type
     if value is None:
-        if optional:
+        if o.optional:
             return None
         raise UserError(f"{where} has no value; give one")
     if kind == "int|str":  # act_bits: an integer or "search"
