@@ -13,7 +13,7 @@ from csq_hw.train.schedule import Schedule
 
 
 def _cfg(**kw) -> TrainConfig:
-    return TrainConfig.from_flat(model="digits-mlp", dataset="digits", budget="size=u3", **kw)
+    return TrainConfig.from_flat(**{"model": "digits-mlp", "dataset": "digits", "budget": "size=u3", **kw})
 
 
 def test_plan_follows_the_table():
@@ -139,3 +139,35 @@ def test_a_resolved_config_from_before_the_freeze_trains_as_it_did(tmp_path):
     path.write_text(old + "\n")
     assert "freeze_share" not in tomllib.loads(path.read_text())["train"]
     assert load_config(path).train.freeze_share == 0.0
+
+
+def test_a_fine_tune_that_grows_over_a_weight_priced_budget_is_brought_back_within_it():
+    """EBOPs priced by the integer weights: shadow weights that grow need more bits, so the fine-tune's epochs start
+    with a budget check (Schedule.keep_budget); within budget it changes nothing."""
+    from cost_models import trace_geometry
+    from csq_hw.quant.convert import QuantConfig, convert
+    from csq_hw.quant.layers import set_phase
+    from csq_hw.train.budget import resolve_budgets
+
+    torch.manual_seed(0)
+    model = convert(nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)), QuantConfig(max_bits=4, act_bits=4))
+    geometry = trace_geometry(model, (8,))
+    for _, layer in csq_layers(model):
+        layer.start_finetune(from_current=False, step_rule="search")  # the step stays: larger weights, larger ints
+    set_phase(model, "hard")
+    budget = resolve_budgets("ebops=u3", model, geometry, exact_weights=True)
+    schedule = Schedule(_cfg(epochs=6, ticket_epoch=2, budget="ebops=u3"))
+    assert schedule.keeps_budget(schedule.plan(3)) and not schedule.keeps_budget(schedule.plan(2))
+    batch = (torch.randn(64, 8), torch.randint(0, 4, (64,)))
+    with torch.no_grad():
+        for _, layer in csq_layers(model):
+            layer.weight_q.shadow.mul_(0.05)  # small weights: few bits each
+    before = budget.costs(geometry, budget.bits(model))
+    assert budget.fits(before) and schedule.keep_budget(model, geometry, budget, batch) == []
+    with torch.no_grad():
+        for _, layer in csq_layers(model):
+            layer.weight_q.shadow.mul_(100.0)  # grown: every weight at the top of its grid
+    assert not budget.fits(budget.costs(geometry, budget.bits(model)))
+    steps = schedule.keep_budget(model, geometry, budget, batch)
+    assert any(s["kind"].startswith("drop") for s in steps)
+    assert budget.fits(budget.costs(geometry, budget.bits(model)))

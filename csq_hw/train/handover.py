@@ -26,7 +26,7 @@ from csq_hw.train.budget_set import BudgetSet
 from csq_hw.train.guard import BatchScore, GuardRecord, batch_score, best_of, recalibrate_statistics, score_words
 from csq_hw.train.trainer import LossFn, batch_loss
 
-__all__ = ["start_finetune", "hand_over", "HandOver", "FINETUNE_START_WORDS"]
+__all__ = ["start_finetune", "hand_over", "HandOver", "FINETUNE_START_WORDS", "keep_in_budget"]
 
 FINETUNE_START_WORDS = {"rewind": "the float weights the run started from", "search": "the soft search weights"}
 
@@ -89,6 +89,28 @@ def hand_over(
     if ste and changes:  # the repair and fill moved bits: the statistics were estimated on the bits before
         recalibrate_statistics(model, batch[0])
     return HandOver([dataclasses.asdict(s) for s in changes], guard)
+
+
+def keep_in_budget(
+    model: nn.Module,
+    geometry: Sequence[LayerGeometry],
+    budget: Budget | BudgetSet,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    loss_fn: LossFn | None = None,
+) -> list[dict[str, Any]]:
+    """During the fine-tune: when the hard model's exact cost has grown over the budget (a budget that prices the
+    integer weights: fine-tuned weights that grow need more bits), drop the bits that cost the task least on
+    ``batch`` (:func:`~csq_hw.train.budget.repair_to_budget`), then fill what that left (a dropped position frees a bit of
+    every weight), so that the epochs left adapt to them; the steps, or
+    ``[]`` when within budget (one cost evaluation, no loss)."""
+    budgets = budget if isinstance(budget, BudgetSet) else BudgetSet((budget,))
+    if budgets.fits(budgets.costs(geometry, budgets.bits(model))):
+        return []
+    loss = batch_loss(model, *batch, loss_fn=loss_fn)
+    # a dropped weight position saves a whole bit of every weight: the fill spends what that left, as the hand-over does
+    steps = repair_to_budget(model, geometry, budgets, loss) + fill_to_budget(model, geometry, budgets, loss,
+                                                                              spend_all=True)  # fmt: skip
+    return [dataclasses.asdict(s) for s in steps]
 
 
 def _soft_score(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], temperature: float,

@@ -35,7 +35,7 @@ from torch import nn
 from cost_models import Budget, LayerGeometry
 from csq_hw.quant.layers import csq_layers, set_phase, set_temperature
 from csq_hw.train.budget_set import BudgetSet
-from csq_hw.train.handover import HandOver, hand_over
+from csq_hw.train.handover import HandOver, hand_over, keep_in_budget
 from csq_hw.train.trainer import LossFn
 
 __all__ = ["EpochPlan", "Schedule"]
@@ -115,3 +115,20 @@ class Schedule:
                            loss_fn=loss_fn)  # fmt: skip
         self.apply(model, plan)  # the epoch's temperature, phase and calibration window after the hand-over
         return handed
+
+    def keeps_budget(self, plan: EpochPlan) -> bool:
+        """Whether ``plan``'s epoch starts with the fine-tune's budget check (:meth:`keep_budget`): every CSQ
+        fine-tune epoch after the hand-over's."""
+        return self.cfg.searched and self.ste and not plan.searching and not plan.hand_over
+
+    def keep_budget(
+        self,
+        model: nn.Module,
+        geometry: Sequence[LayerGeometry],
+        budget: Budget | BudgetSet,
+        batch: tuple[torch.Tensor, torch.Tensor],
+        loss_fn: LossFn | None = None,
+    ) -> list[dict]:
+        """Drop bits when the fine-tuned model has grown over the budget, then spend what that left
+        (:func:`~csq_hw.train.handover.keep_in_budget`); the steps (``[]`` within budget)."""
+        return keep_in_budget(model, geometry, budget, batch, loss_fn)

@@ -162,6 +162,8 @@ def _train(
         schedule.apply(model, plan)
         if plan.hand_over:
             optimizer = _hand_over(cfg, inputs, schedule, plan, model, geometry, budget, state, main) or optimizer
+        elif schedule.keeps_budget(plan):
+            _keep_budget(cfg, inputs, schedule, plan, model, geometry, budget, state, main)
         te = time.perf_counter()
         steps_done, total_steps, base_lr = lr_schedule.at(epoch)
         try:
@@ -229,6 +231,20 @@ def _hand_over(cfg: TrainConfig, inputs: TrainInputs, schedule: Schedule, plan: 
     state.repairs += handed.changes
     state.guards += [] if handed.guard is None else [said(handed.guard, main)]
     return _optimizer(cfg, model, finetune=True) if schedule.ste else None
+
+
+def _keep_budget(
+    cfg: TrainConfig, inputs: TrainInputs, schedule: Schedule, plan: EpochPlan, model: torch.nn.Module,
+    geometry: list, budget: Any, state: _RunState, main: bool,
+) -> None:  # fmt: skip
+    """A fine-tune epoch's start: bits dropped when the exact cost grew over the budget (recorded, one line)."""
+    batch = fixed_batch(inputs.train_src, seed=cfg.train.seed, n=256 if inputs.streamed else 1024)
+    dropped = schedule.keep_budget(model, geometry, budget, batch, loss_fn=inputs.loss_fn)
+    state.repairs += [step | {"epoch": plan.epoch} for step in dropped]
+    if dropped and main:
+        moves = ", ".join(f"{s['kind']} of layer {s['layer']}" for s in dropped)
+        print(f"csq-hw: epoch {plan.epoch}: the fine-tuned weights grew over the budget; moved bits: {moves} "
+              f"(cost now {dropped[-1]['cost_after']:,.6g})", file=sys.stderr)  # fmt: skip
 
 
 def _prepared(cfg: TrainConfig, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
