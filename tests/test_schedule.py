@@ -171,3 +171,18 @@ def test_a_fine_tune_that_grows_over_a_weight_priced_budget_is_brought_back_with
     steps = schedule.keep_budget(model, geometry, budget, batch)
     assert any(s["kind"].startswith("drop") for s in steps)
     assert budget.fits(budget.costs(geometry, budget.bits(model)))
+
+
+def test_prepare_keeps_a_weight_priced_budget_in_its_fine_tune_epochs():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    qmodel = csq_hw.prepare(net, input_shape=(8,), budget="ebops=u3", epochs=4, ticket_epoch=2)
+    batch = (torch.randn(64, 8), torch.randint(0, 4, (64,)))
+    for epoch in range(3):
+        qmodel.start_epoch(epoch, batch=batch)
+    with torch.no_grad():
+        for _, layer in csq_layers(qmodel.module):
+            layer.weight_q.shadow.mul_(100.0)  # the fine-tuned weights grew: every one at the top of its grid
+    assert not qmodel.budget.fits(qmodel.costs())
+    qmodel.start_epoch(3, batch=batch)
+    assert qmodel.budget.fits(qmodel.costs())

@@ -89,7 +89,9 @@ class CSQModel(nn.Module):
     def start_epoch(self, epoch: int, batch: tuple[torch.Tensor, torch.Tensor] | None = None,
                     loss_fn: LossFn | None = None) -> bool:  # fmt: skip
         """Set the temperature and phase of ``epoch``; at the ticket epoch hand over (the budget repair ranks bits
-        by ``loss_fn`` on ``batch``, a fixed batch of training samples, required then).
+        by ``loss_fn`` on ``batch``, a fixed batch of training samples, required then). In a later fine-tune epoch
+        with ``batch``: bits dropped and refilled when the exact cost has grown over the budget (a budget that prices
+        the integer weights, :meth:`~csq_hw.train.schedule.Schedule.keep_budget`).
 
         Returns:
             True when the trainable parameters changed (the hand-over to the fine-tune): build a new optimizer.
@@ -100,6 +102,8 @@ class CSQModel(nn.Module):
         self.train(True)
         plan = self.schedule.plan(epoch)
         if not plan.hand_over:
+            if batch is not None and self.schedule.keeps_budget(plan):  # a weight-priced cost that grew: back in budget
+                self.schedule.keep_budget(self.module, self.geometry, self.budget, batch, loss_fn=loss_fn)
             return False
         if batch is None:
             raise UserError(f"epoch {epoch} is the hand-over (ticket): pass batch=(x, y), a fixed training batch")

@@ -100,9 +100,9 @@ def keep_in_budget(
 ) -> list[dict[str, Any]]:
     """During the fine-tune: when the hard model's exact cost has grown over the budget (a budget that prices the
     integer weights: fine-tuned weights that grow need more bits), drop the bits that cost the task least on
-    ``batch`` (:func:`~csq_hw.train.budget.repair_to_budget`), then fill what that left (a dropped position frees a bit of
-    every weight), so that the epochs left adapt to them; the steps, or
-    ``[]`` when within budget (one cost evaluation, no loss)."""
+    ``batch`` (:func:`~csq_hw.train.budget.repair_to_budget`), then fill what that left (a dropped position frees a
+    bit of every weight), so that the epochs left adapt to them; the steps, or ``[]`` when within budget (one cost
+    evaluation, no loss)."""
     budgets = budget if isinstance(budget, BudgetSet) else BudgetSet((budget,))
     if budgets.fits(budgets.costs(geometry, budgets.bits(model))):
         return []
