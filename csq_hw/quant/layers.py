@@ -240,6 +240,13 @@ class CSQLayer(nn.Module):
         """Store the bit planes in ``dtype`` (float32 or bfloat16); the weight is still built in float32."""
         self.weight_q.set_plane_dtype(dtype)
 
+    def set_schedule(self, calibrating: bool, steps_frozen: bool) -> None:
+        """The schedule's per-epoch state of this layer (:class:`csq_hw.train.schedule.EpochPlan`): whether the
+        activation range keeps calibrating in the hard phase, and whether the weight step and learned range are
+        frozen (:meth:`freeze_steps`)."""
+        self.act.calibrating = calibrating
+        self.freeze_steps(steps_frozen)
+
     def freeze_steps(self, frozen: bool) -> None:
         """Keep the fine-tune's weight step and the learned activation range where they are (``frozen``): the
         weights then train against a fixed grid (the schedule's last fine-tune epochs); ``False`` undoes it."""

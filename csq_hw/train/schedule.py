@@ -94,8 +94,7 @@ class Schedule:
         set_temperature(model, plan.temperature)
         set_phase(model, plan.phase if training else "hard")
         for _, layer in csq_layers(model):
-            layer.act.calibrating = plan.calibrating
-            layer.freeze_steps(plan.steps_frozen)
+            layer.set_schedule(plan.calibrating, plan.steps_frozen)
 
     def hand_over(
         self,
