@@ -163,12 +163,12 @@ def test_a_fine_tune_that_grows_over_a_weight_priced_budget_is_brought_back_with
         for _, layer in csq_layers(model):
             layer.weight_q.shadow.mul_(0.05)  # small weights: few bits each
     before = budget.costs(geometry, budget.bits(model))
-    assert budget.fits(before) and schedule.keep_budget(model, geometry, budget, batch) == []
+    assert budget.fits(before) and schedule.keep_budget(model, geometry, budget, lambda: batch) == []
     with torch.no_grad():
         for _, layer in csq_layers(model):
             layer.weight_q.shadow.mul_(100.0)  # grown: every weight at the top of its grid
     assert not budget.fits(budget.costs(geometry, budget.bits(model)))
-    steps = schedule.keep_budget(model, geometry, budget, batch)
+    steps = schedule.keep_budget(model, geometry, budget, lambda: batch)
     assert any(s["kind"].startswith("drop") for s in steps)
     assert budget.fits(budget.costs(geometry, budget.bits(model)))
 

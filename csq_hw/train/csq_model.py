@@ -103,7 +103,7 @@ class CSQModel(nn.Module):
         plan = self.schedule.plan(epoch)
         if not plan.hand_over:
             if batch is not None and self.schedule.keeps_budget(plan):  # a weight-priced cost that grew: back in budget
-                self.schedule.keep_budget(self.module, self.geometry, self.budget, batch, loss_fn=loss_fn)
+                self.schedule.keep_budget(self.module, self.geometry, self.budget, lambda: batch, loss_fn=loss_fn)
             return False
         if batch is None:
             raise UserError(f"epoch {epoch} is the hand-over (ticket): pass batch=(x, y), a fixed training batch")

@@ -28,7 +28,7 @@ from csq_hw.train.guard import BatchScore, GuardRecord, guard_end
 from csq_hw.train.run_checks import run_warnings
 from csq_hw.train.run_inputs import TrainInputs
 from csq_hw.train.summary_report import summary_record
-from csq_hw.train.trainer import evaluate, evaluate_loss, fixed_batch
+from csq_hw.train.trainer import evaluate, evaluate_loss
 from csq_hw.zoo.architecture import ARCHITECTURE_NAME, save_architecture
 
 __all__ = ["finish_run", "said", "TEST_DATA_NAME"]
@@ -51,7 +51,7 @@ def finish_run(cfg, out: Path, model, geometry, budget, inputs: TrainInputs, rep
     if cfg.searched:
         repairs = repairs + [dataclasses.asdict(s) for s in repair_to_budget(model, geometry, budget)]
     if any(la.is_finetuning for _, la in csq_layers(model)):  # straight-through fine-tunes (CSQ's and plain QAT)
-        batch = fixed_batch(inputs.train_src, seed=cfg.train.seed, n=256 if inputs.streamed else 1024)
+        batch = inputs.fixed_batch(cfg.train.seed)
         handed = [g for g in guards or [] if g["at"] == "hand-over"]  # the soft search model's score there
         reference = BatchScore(**handed[-1]["soft"]) if handed else None
         guards = [*(guards or []), said(guard_end(model, batch, loss_fn, reference), True)]

@@ -13,7 +13,7 @@ optimizer (and cosine) for the shadow weights. ``csq-hw train`` and :func:`csq_h
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -95,18 +95,18 @@ def keep_in_budget(
     model: nn.Module,
     geometry: Sequence[LayerGeometry],
     budget: Budget | BudgetSet,
-    batch: tuple[torch.Tensor, torch.Tensor],
+    batch: Callable[[], tuple[torch.Tensor, torch.Tensor]],
     loss_fn: LossFn | None = None,
 ) -> list[dict[str, Any]]:
     """During the fine-tune: when the hard model's exact cost has grown over the budget (a budget that prices the
-    integer weights: fine-tuned weights that grow need more bits), drop the bits that cost the task least on
-    ``batch`` (:func:`~csq_hw.train.budget.repair_to_budget`), then fill what that left (a dropped position frees a
-    bit of every weight), so that the epochs left adapt to them; the steps, or ``[]`` when within budget (one cost
-    evaluation, no loss)."""
+    integer weights: fine-tuned weights that grow need more bits), drop the bits that cost the task least on the
+    fixed batch ``batch()`` (:func:`~csq_hw.train.budget.repair_to_budget`), then fill what that left (a dropped
+    position frees a bit of every weight), so that the epochs left adapt to them; the steps, or ``[]`` when within
+    budget (one cost evaluation: the batch is not drawn, no loss)."""
     budgets = budget if isinstance(budget, BudgetSet) else BudgetSet((budget,))
     if budgets.fits(budgets.costs(geometry, budgets.bits(model))):
         return []
-    loss = batch_loss(model, *batch, loss_fn=loss_fn)
+    loss = batch_loss(model, *batch(), loss_fn=loss_fn)
     # a dropped weight position saves a whole bit of every weight: the fill spends what that left, as the hand-over does
     steps = repair_to_budget(model, geometry, budgets, loss) + fill_to_budget(model, geometry, budgets, loss,
                                                                               spend_all=True)  # fmt: skip

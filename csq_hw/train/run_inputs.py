@@ -16,17 +16,16 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from cost_models import BudgetSpec
 from csq_hw.data import ImageFolderDataset, load_dataset
 from csq_hw.data.source import SampleSource, as_sample_source
 from csq_hw.errors import CsqWarning, UserError
 from csq_hw.quant.supported import check_supported
 from csq_hw.train.config import TrainConfig
-from csq_hw.train.trainer import LossFn
+from csq_hw.train.trainer import LossFn, fixed_batch
 from csq_hw.zoo.model_specs import absolute_spec, is_spec, parse_spec, spec_shape
 from csq_hw.zoo.models import build_model, input_shape_for, model_info, n_classes_for
 
-__all__ = ["TrainInputs", "inputs_from_config", "inputs_from_module", "as_sample_source", "check_budget_kind"]
+__all__ = ["TrainInputs", "inputs_from_config", "inputs_from_module", "as_sample_source"]
 
 
 @dataclass
@@ -58,10 +57,11 @@ class TrainInputs:
     warnings: list[str] = field(default_factory=list)
     dataset: str = ""
 
-
-def check_budget_kind(spec: BudgetSpec) -> None:
-    """Every constraint's cost kind exists (values are checked against the model later); before any data loads."""
-    spec.check_kinds()
+    def fixed_batch(self, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The run's fixed batch of training samples (:func:`~csq_hw.train.trainer.fixed_batch`): what the budget
+        repair ranks bits on and the guard scores on. 1,024 samples; 256 for streamed images (1,024 at 224 x 224
+        would take 600 MB)."""
+        return fixed_batch(self.train_src, seed=seed, n=256 if self.streamed else 1024)
 
 
 def _sized(cfg: TrainConfig, sample_shape: tuple[int, ...], n_classes: int) -> TrainConfig:
@@ -86,7 +86,7 @@ def inputs_from_config(cfg: TrainConfig, device: torch.device) -> tuple[TrainCon
     model_info(cfg.model.name)  # an unknown name or a malformed spec: before the data loads
     if is_spec(cfg.model.name):
         absolute_spec(cfg.model.name)  # a missing builder file, too
-    check_budget_kind(cfg.budget.parsed)
+    cfg.budget.parsed.check_kinds()  # every constraint's cost kind exists (values are checked against the model later)
     with warnings.catch_warnings(record=True) as caught:  # shown now, and listed in summary.json
         warnings.simplefilter("always", CsqWarning)
         data = load_dataset(cfg.data.dataset, data_dir=cfg.data.data_dir)

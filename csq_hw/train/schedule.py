@@ -26,7 +26,7 @@ the two loops cannot drift apart (``prepare()`` used to lack the calibration win
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -125,9 +125,10 @@ class Schedule:
         model: nn.Module,
         geometry: Sequence[LayerGeometry],
         budget: Budget | BudgetSet,
-        batch: tuple[torch.Tensor, torch.Tensor],
+        batch: Callable[[], tuple[torch.Tensor, torch.Tensor]],
         loss_fn: LossFn | None = None,
     ) -> list[dict]:
         """Drop bits when the fine-tuned model has grown over the budget, then spend what that left
-        (:func:`~csq_hw.train.handover.keep_in_budget`); the steps (``[]`` within budget)."""
+        (:func:`~csq_hw.train.handover.keep_in_budget`; ``batch()`` draws the fixed batch, only then); the steps
+        (``[]`` within budget)."""
         return keep_in_budget(model, geometry, budget, batch, loss_fn)

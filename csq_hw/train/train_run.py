@@ -37,9 +37,9 @@ from csq_hw.train.model_build import build_csq_model, seed_all
 from csq_hw.train.optimizers import load_optimizer_state, make_optimizer
 from csq_hw.train.pretrain import pretrain_float
 from csq_hw.train.run_checks import check_resume_phase, loss_warnings, where_to_restart
-from csq_hw.train.run_inputs import TrainInputs, check_budget_kind, inputs_from_config
+from csq_hw.train.run_inputs import TrainInputs, inputs_from_config
 from csq_hw.train.schedule import EpochPlan, Schedule
-from csq_hw.train.trainer import evaluate, evaluate_loss, fixed_batch, train_epoch
+from csq_hw.train.trainer import evaluate, evaluate_loss, train_epoch
 
 __all__ = ["train_run", "pick_device", "build_csq_model", "finish_run", "TEST_DATA_NAME"]
 
@@ -139,7 +139,7 @@ def _train(
     if inputs is None:
         cfg, inputs = inputs_from_config(cfg, device)  # a spec model is sized by the data here
     else:
-        check_budget_kind(cfg.budget.parsed)
+        cfg.budget.parsed.check_kinds()
     start = None if resume else _warm_start(cfg, inputs, full_precision, device, out, progress and main, log_format)
     model, geometry, budget = build_csq_model(cfg, start, inputs.input_shape, full_precision, inputs.float_model)
     model = _prepared(cfg, model, device)
@@ -225,8 +225,7 @@ def _hand_over(cfg: TrainConfig, inputs: TrainInputs, schedule: Schedule, plan: 
                geometry: list, budget: Any, state: _RunState, main: bool) -> torch.optim.Optimizer | None:  # fmt: skip
     """The ticket epoch's hand-over (repair, fill, guard: recorded in ``state``); the fine-tune's fresh optimizer
     (and learning-rate schedule) for the shadow weights, or None when the search's optimizer goes on."""
-    # ranks bits by what they do to the task (256 streamed images: 1,024 at 224 x 224 would take 600 MB)
-    batch = fixed_batch(inputs.train_src, seed=cfg.train.seed, n=256 if inputs.streamed else 1024)
+    batch = inputs.fixed_batch(cfg.train.seed)  # ranks bits by what they do to the task
     handed = schedule.hand_over(model, geometry, budget, batch, plan, loss_fn=inputs.loss_fn)
     state.repairs += handed.changes
     state.guards += [] if handed.guard is None else [said(handed.guard, main)]
@@ -238,8 +237,9 @@ def _keep_budget(
     geometry: list, budget: Any, state: _RunState, main: bool,
 ) -> None:  # fmt: skip
     """A fine-tune epoch's start: bits dropped when the exact cost grew over the budget (recorded, one line)."""
-    batch = fixed_batch(inputs.train_src, seed=cfg.train.seed, n=256 if inputs.streamed else 1024)
-    dropped = schedule.keep_budget(model, geometry, budget, batch, loss_fn=inputs.loss_fn)
+    # the batch is drawn only when the model is over the budget (most epochs it is not)
+    dropped = schedule.keep_budget(model, geometry, budget, lambda: inputs.fixed_batch(cfg.train.seed),
+                                   loss_fn=inputs.loss_fn)  # fmt: skip
     state.repairs += [step | {"epoch": plan.epoch} for step in dropped]
     if dropped and main:
         moves = ", ".join(f"{s['kind']} of layer {s['layer']}" for s in dropped)
